@@ -1,0 +1,103 @@
+"""Every error previewd raises on purpose, in one tree.
+
+    PreviewdError ............... 500 internal
+    ├── BadRequest .............. 400 bad_request
+    │   ├── InvalidPath ......... 400 invalid_path      a file name that could escape or collide
+    │   ├── InvalidName ......... 400 invalid_name      a project, alias or host name
+    │   ├── InvalidArchive ...... 400 invalid_archive   tar/zip that is corrupt or holds links/devices
+    │   └── InvalidContent ...... 400 invalid_content   a body that is not what its type says
+    ├── Unauthorized ............ 401 unauthorized      missing or wrong API token
+    ├── NotFound ................ 404 not_found
+    │   ├── ProjectNotFound ..... 404 project_not_found
+    │   ├── DeploymentNotFound .. 404 deployment_not_found
+    │   └── BlobNotFound ........ 404 blob_not_found
+    ├── Conflict ................ 409 conflict
+    ├── LimitExceeded ........... 413 limit_exceeded    too many files or bytes
+    ├── UnsupportedMediaType .... 415 unsupported_media_type
+    └── Unavailable ............. 503 unavailable
+
+Each error carries a message that says what was wrong and, where it helps, a
+hint that says what to do next. The API renders them as
+``{"error": {"code", "message", "hint"}}``; the CLI prints the message in one
+line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PreviewdError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "hint": self.hint}}
+
+
+class BadRequest(PreviewdError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidPath(BadRequest):
+    code = "invalid_path"
+
+
+class InvalidName(BadRequest):
+    code = "invalid_name"
+
+
+class InvalidArchive(BadRequest):
+    code = "invalid_archive"
+
+
+class InvalidContent(BadRequest):
+    code = "invalid_content"
+
+
+class Unauthorized(PreviewdError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(PreviewdError):
+    status = 404
+    code = "not_found"
+
+
+class ProjectNotFound(NotFound):
+    code = "project_not_found"
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+
+class BlobNotFound(NotFound):
+    code = "blob_not_found"
+
+
+class Conflict(PreviewdError):
+    status = 409
+    code = "conflict"
+
+
+class LimitExceeded(PreviewdError):
+    status = 413
+    code = "limit_exceeded"
+
+
+class UnsupportedMediaType(PreviewdError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(PreviewdError):
+    status = 503
+    code = "unavailable"
