@@ -65,11 +65,10 @@ class Config(Limits):
         description="API bearer token. The server generates one into data_dir/api-token "
         "when unset; the CLI reads that file when it runs on the same machine.",
     )
-    api_url: str = Field(
-        "http://127.0.0.1:7700", description="Where the CLI finds the API."
-    )
+    api_url: str = Field("http://127.0.0.1:7700", description="Where the CLI finds the API.")
     edge_cache_bytes: int = Field(
-        256 * MiB, description="Memory the edge may use to hold hot files and their compressed forms."
+        256 * MiB,
+        description="Memory the edge may use to hold hot files and their compressed forms.",
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
 

@@ -14,7 +14,8 @@
     ├── Conflict ................ 409 conflict
     ├── LimitExceeded ........... 413 limit_exceeded    too many files or bytes
     ├── UnsupportedMediaType .... 415 unsupported_media_type
-    └── Unavailable ............. 503 unavailable
+    ├── Unavailable ............. 503 unavailable
+    └── ApiError ................ any   what a client got back from the API
 
 Each error carries a message that says what was wrong and, where it helps, a
 hint that says what to do next. The API renders them as
@@ -101,3 +102,12 @@ class UnsupportedMediaType(PreviewdError):
 class Unavailable(PreviewdError):
     status = 503
     code = "unavailable"
+
+
+class ApiError(PreviewdError):
+    """An error the API answered with, as a client (SDK or CLI) sees it."""
+
+    def __init__(self, status: int, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code

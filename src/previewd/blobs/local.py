@@ -43,7 +43,9 @@ class LocalBlobStore:
                 while chunk := stream.read(_CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise LimitExceeded(f"content is larger than the limit of {max_bytes} bytes")
+                        raise LimitExceeded(
+                            f"content is larger than the limit of {max_bytes} bytes"
+                        )
                     hasher.update(chunk)
                     out.write(chunk)
             digest = hasher.hexdigest()

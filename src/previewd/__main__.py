@@ -1,0 +1,3 @@
+from previewd.cli import main
+
+main()

@@ -1,0 +1,192 @@
+"""The ``previewd`` command. Each command is a thin call into the SDK or the server.
+
+Exit status: 0 success, 1 an error previewd explained (one red line), 2 a
+usage error (click's own message).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from previewd import __version__
+from previewd.config import Config
+from previewd.errors import PreviewdError
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def explained(fn: F) -> F:
+    """Print a previewd error as one red line (and its hint) and exit 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PreviewdError as exc:
+            err.print(f"[red]error:[/] {exc.message}", highlight=False)
+            if exc.hint:
+                err.print(f"[dim]hint: {exc.hint}[/]", highlight=False)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _client() -> Any:
+    from previewd.client import Client
+
+    return Client()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="previewd")
+def main() -> None:
+    """previewd: instant, self-hosted previews of code from a conversation."""
+
+
+@main.command()
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Where data lives [PREVIEWD_DATA_DIR]."
+)
+@click.option("--api-host", help="API listen address [PREVIEWD_API_HOST].")
+@click.option("--api-port", type=int, help="API port, 0 for any [PREVIEWD_API_PORT].")
+@click.option("--edge-host", help="Edge listen address [PREVIEWD_EDGE_HOST].")
+@click.option("--edge-port", type=int, help="Edge port, 0 for any [PREVIEWD_EDGE_PORT].")
+@click.option(
+    "--preview-domain", help="Previews live at <name>.<domain> [PREVIEWD_PREVIEW_DOMAIN]."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="[PREVIEWD_LOG_LEVEL]",
+)
+@explained
+def up(**options: Any) -> None:
+    """Run the API, the edge and the workers until Ctrl-C."""
+    import logging
+
+    import uvloop
+
+    from previewd.server import serve
+
+    config = Config(**{k: v for k, v in options.items() if v is not None})
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        uvloop.run(serve(config))
+    except OSError as exc:
+        raise PreviewdError(
+            f"cannot start: {exc}", hint="Is another previewd running? Pick other ports."
+        ) from None
+
+
+@main.command()
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default="."
+)
+@click.option("--project", "-p", help="Project name (default: the folder's name).")
+@click.option("--alias", help="Also move the alias <alias>--<project> to this deployment.")
+@click.option("--spa", is_flag=True, help="Serve index.html for unknown paths (single-page apps).")
+@explained
+def deploy(directory: Path, project: str | None, alias: str | None, spa: bool) -> None:
+    """Deploy DIRECTORY and print its URL (uploads only what the server lacks)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    name = project or _project_name(directory)
+    with (
+        _client() as client,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("uploading", total=None)
+        deployment = client.deploy_dir(
+            name,
+            directory,
+            alias=alias,
+            spa=spa,
+            progress=lambda sent, total: bar.update(task, completed=sent, total=total),
+        )
+    if deployment.status == "failed":
+        raise PreviewdError(f"deployment {deployment.id} failed: {deployment.error}")
+    out.print(f"[green]✓[/] {deployment.files} files, deployment {deployment.id}")
+    out.print(deployment.url, highlight=False)
+    for alias_view in deployment.aliases:
+        out.print(alias_view.url, highlight=False)
+
+
+def _project_name(directory: Path) -> str:
+    import re
+
+    name = re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name)[:40].strip("-")
+    return name if name[:1].isalpha() else f"site-{name}".strip("-")
+
+
+@main.command(name="ls")
+@click.option("--project", "-p", help="List this project's deployments.")
+@explained
+def list_(project: str | None) -> None:
+    """List projects, or one project's deployments."""
+    with _client() as client:
+        if project is None:
+            table = Table("project", "url", "serving", "deployments")
+            for p in client.projects():
+                table.add_row(p.name, p.url, p.current or "-", str(p.deployments))
+        else:
+            table = Table("deployment", "status", "created", "files", "aliases", "url")
+            for d in client.deployments(project):
+                aliases = " ".join(a.name or "(project)" for a in d.aliases)
+                table.add_row(
+                    d.id,
+                    d.status,
+                    f"{d.created_at:%Y-%m-%d %H:%M:%S}",
+                    str(d.files),
+                    aliases,
+                    d.url,
+                )
+    out.print(table)
+
+
+@main.command()
+@click.argument("project")
+@click.option("--alias", default="", help="Named alias to move (default: the project's own URL).")
+@click.option("--to", "to", help="Deployment id to point at (default: the one before).")
+@explained
+def rollback(project: str, alias: str, to: str | None) -> None:
+    """Point a project's URL (or an alias) back at an earlier deployment, without rebuilding."""
+    with _client() as client:
+        moved = client.rollback(project, alias=alias, to=to)
+    out.print(f"[green]✓[/] {moved.url} now serves {moved.deployment}", highlight=False)
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--project", "whole_project", is_flag=True, help="TARGET names a project: remove it all."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before removing a whole project.")
+@explained
+def rm(target: str, whole_project: bool, yes: bool) -> None:
+    """Remove a deployment (aliases fall back to the one before), or with --project a whole project."""
+    with _client() as client:
+        if whole_project:
+            if not yes:
+                click.confirm(f"Remove project {target} and all its deployments?", abort=True)
+            client.delete_project(target)
+        else:
+            client.delete_deployment(target)
+    out.print(f"[green]✓[/] removed {target}", highlight=False)

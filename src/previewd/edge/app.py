@@ -1,0 +1,67 @@
+"""The edge's request handler: Host header → route → the handler of that route.
+
+Today every route is a static Site. Reverse proxying to a preview's server
+(and waking it) will be a second handler chosen here from the Site, without
+touching the connection code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from previewd.edge import pages
+from previewd.edge.hosts import HostLabels
+from previewd.edge.request import Output, Request
+from previewd.edge.responses import DateHeader, simple
+from previewd.edge.routes import RouteTable
+from previewd.edge.static import StaticFiles
+from previewd.errors import InvalidName
+
+
+class EdgeApp:
+    """Finds the Site a request is for and hands the request to its handler."""
+
+    def __init__(
+        self, routes: RouteTable, hosts: HostLabels, static: StaticFiles, dates: DateHeader
+    ) -> None:
+        self.routes = routes
+        self.hosts = hosts
+        self.static = static
+        self.dates = dates
+
+    def handle(self, request: Request, out: Output) -> Awaitable[None] | None:
+        host = request.host
+        if host is None or request.target[:1] != b"/":
+            self._absolute_form(request)
+            host = request.host
+            if host is None:
+                self._bad(request, out, "The request has no Host header.")
+                return None
+        try:
+            label = self.hosts.label(host)
+        except InvalidName as exc:
+            self._bad(request, out, exc.message)
+            return None
+        site = self.routes.get(label) if label is not None else None
+        if site is None:
+            body = pages.no_preview(self.hosts.hostname(host), self.hosts.domain)
+            out.write(simple(404, body, self.dates.tail(request), head_only=request.is_head))
+            return None
+        return self.static.handle(request, site, out)
+
+    @staticmethod
+    def _absolute_form(request: Request) -> None:
+        # "GET http://host/path HTTP/1.1": the host in the target wins over Host
+        # (RFC 9112 §3.2.2).
+        target = request.target
+        for scheme in (b"http://", b"https://"):
+            if target[: len(scheme)].lower() == scheme:
+                authority, slash, path = target[len(scheme) :].partition(b"/")
+                request.host = authority
+                request.target = slash + path if slash else b"/"
+                return
+
+    def _bad(self, request: Request, out: Output, message: str) -> None:
+        body = pages.error(400, "Bad Request", message)
+        request.keep_alive = False
+        out.write(simple(400, body, self.dates.tail(request), head_only=request.is_head))

@@ -1,0 +1,342 @@
+"""The default runtime: bubblewrap namespaces, an unprivileged uid, cgroup v1 limits.
+
+How one sandbox is made:
+
+1. Its cgroups are created with their limits (:mod:`previewd.runtimes.cgroups`)
+   and, for ``network="registries"``, its network namespace
+   (:mod:`previewd.runtimes.network`).
+2. ``bwrap`` starts as root (so it can bind directories only root may reach,
+   such as a data directory under ``/root``) with fresh PID, IPC, UTS, cgroup
+   and, unless registries are allowed, network namespaces. The new root holds
+   ``/usr`` read-only, a handful of ``/etc`` files (certificates, a made-up
+   ``passwd``), ``/proc``, a minimal ``/dev``, sized tmpfs at ``/tmp`` and
+   ``/dev/shm``, and the work directory at ``/work``: nothing else of the host.
+3. ``bwrap`` holds the sandbox back (``--block-fd``) until its first process,
+   whose pid ``--info-fd`` tells us, is in the cgroups: nothing runs unlimited.
+4. Inside, ``setpriv`` drops to an unprivileged host uid (65534 by default)
+   with no capabilities and ``no_new_privs``, under a seccomp filter
+   (:mod:`previewd.runtimes.seccomp`), and runs the command. Files it writes
+   belong to that uid: it cannot make set-uid-root programs, and cannot write
+   root-owned files it can see (for example blobs hard-linked into ``/work``).
+
+The sandbox dies with its first process (the PID namespace goes with it), with
+``previewd`` (``--die-with-parent``), or when a limit kills its cgroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from previewd.errors import BadRequest, Unavailable
+from previewd.runtimes import seccomp
+from previewd.runtimes.base import (
+    DEFAULT_ENV,
+    SOCKET_DIR,
+    OnLine,
+    RunResult,
+    SandboxSpec,
+)
+from previewd.runtimes.cgroups import Cgroup, available
+from previewd.runtimes.network import RegistryNetwork
+from previewd.runtimes.process import Supervised, run_to_end
+
+INSTALL_HINT = "apt-get install bubblewrap util-linux (and nftables iproute2 for installs)"
+
+# /etc entries a toolchain needs that say nothing about the host or its users
+_ETC = "alternatives ld.so.cache localtime os-release protocols services ssl/certs ssl/openssl.cnf"
+_ETC_DIRS = ("/etc", "/etc/ssl")
+# paths a Mount may not cover, so the sandbox keeps its shape
+_RESERVED = ("/", "/usr", "/etc", "/proc", "/dev", "/bin", "/sbin", "/lib", "/lib64", "/tmp")
+
+
+class BubblewrapRuntime:
+    """Runs each spec in its own bubblewrap sandbox; see the module docstring."""
+
+    name = "bubblewrap"
+
+    def __init__(self, *, uid: int = 65534, gid: int = 65534, bwrap: str = "bwrap") -> None:
+        self.uid = uid
+        self.gid = gid
+        self.bwrap = shutil.which(bwrap) or bwrap
+        self._system = _system_binds()
+        self._filter = seccomp.program() if seccomp.supported() else None
+
+    def check(self) -> None:
+        """Raise :class:`Unavailable` (with the fix) unless sandboxes work here."""
+        if shutil.which(self.bwrap) is None:
+            raise Unavailable(
+                "bubblewrap (bwrap) is not installed, so previewd cannot sandbox builds",
+                hint=f"{INSTALL_HINT}; or choose the unsafe-local runtime by name",
+            )
+        if os.geteuid() != 0:
+            raise Unavailable(
+                "the bubblewrap runtime needs root (to set cgroup limits and drop to "
+                f"uid {self.uid} inside the sandbox)",
+                hint="run previewd as root, or choose the unsafe-local runtime by name",
+            )
+        if not available():
+            raise Unavailable(
+                "cgroup v1 controllers (memory, cpu, cpuacct, pids, freezer) are not "
+                "mounted read-write, so sandbox limits cannot be enforced",
+                hint="mount cgroup v1 at /sys/fs/cgroup, or choose the unsafe-local runtime",
+            )
+        argv, fds = self._argv_with(["true"], network_none=True)
+        try:
+            done = subprocess.run(argv, pass_fds=fds, capture_output=True, timeout=30)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        if done.returncode != 0:
+            raise Unavailable(
+                f"bubblewrap cannot start a sandbox here: {done.stderr.decode().strip()}",
+                hint=INSTALL_HINT,
+            )
+
+    async def run(self, spec: SandboxSpec, on_line: OnLine | None = None) -> RunResult:
+        return await run_to_end(await self.start(spec, on_line))
+
+    async def start(self, spec: SandboxSpec, on_line: OnLine | None = None) -> Supervised:
+        _validate(spec)
+        started = time.monotonic()
+        group = Cgroup.create(secrets.token_hex(8), spec.limits)
+        net: RegistryNetwork | None = None
+        proc: asyncio.subprocess.Process | None = None
+        ours: list[int] = []
+        try:
+            if spec.network == "registries":
+                net = await RegistryNetwork.create()
+            for path in (spec.workdir, spec.unix_socket_dir):
+                if path is not None:
+                    self._hand_over(path)
+            for mount in spec.mounts:
+                if mount.writable:
+                    self._hand_over(mount.source)
+            info_r, info_w = os.pipe()
+            block_r, block_w = os.pipe()
+            ours += [info_r, block_w]
+            argv, theirs = self._argv(spec, net, info_w, block_r)
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env={**DEFAULT_ENV, **spec.env},
+                    pass_fds=theirs,
+                    start_new_session=True,
+                )
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+            ours.remove(info_r)
+            child = await _child_pid(info_r, proc)
+            pidfd = os.pidfd_open(child)
+            ours.append(pidfd)
+            # the sandbox's pid 1 waits on block_fd: it has run nothing of its own yet
+            group.add(child)
+            os.write(block_w, b"go")
+        except BaseException:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await group.close()
+            if net is not None:
+                await net.close()
+            for fd in ours:
+                os.close(fd)
+            raise
+        os.close(block_w)
+
+        def kill_tree() -> None:
+            # killing pid 1 of the sandbox's PID namespace kills every process in it
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            group.kill()
+
+        async def release() -> None:
+            os.close(pidfd)
+
+        cleanups = [group.close, release, *([net.close] if net else [])]
+        return Supervised(
+            proc,
+            spec,
+            cgroup=group,
+            kill_tree=kill_tree,
+            cleanups=cleanups,
+            on_line=on_line,
+            started=started,
+        )
+
+    def _hand_over(self, path: Path) -> None:
+        """Let the sandbox uid write into ``path`` (not into what is already in it)."""
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise BadRequest(f"{path} must be a directory (not a symlink) to be bound writable")
+        if (st.st_uid, st.st_gid) != (self.uid, self.gid):
+            os.chown(path, self.uid, self.gid, follow_symlinks=False)
+
+    def _argv(
+        self, spec: SandboxSpec, net: RegistryNetwork | None, info_w: int, block_r: int
+    ) -> tuple[list[str], list[int]]:
+        binds = ["--bind", str(spec.workdir), "/work"]
+        targets = [(m.target, str(m.source), m.writable) for m in spec.mounts]
+        if spec.unix_socket_dir is not None:
+            targets.append((SOCKET_DIR, str(spec.unix_socket_dir), True))
+        made: set[PurePosixPath] = set()
+        for target, source, writable in targets:
+            # parents bwrap would make on its own come out 0700: unreadable to the uid
+            for parent in reversed(PurePosixPath(target).parents[:-1]):
+                if parent not in made and not parent.is_relative_to("/work"):
+                    made.add(parent)
+                    binds += ["--perms", "0755", "--dir", str(parent)]
+            binds += ["--bind" if writable else "--ro-bind", source, target]
+        argv, fds = self._argv_with(
+            list(spec.argv),
+            network_none=net is None,
+            tmpfs_bytes=spec.limits.tmpfs_bytes,
+            extra=[*binds, "--chdir", "/work", "--info-fd", str(info_w), "--block-fd", str(block_r)],
+            resolv_conf=net.resolv_conf if net else "",
+        )
+        if net is not None:
+            argv = ["nsenter", f"--net={net.path}", "--", *argv]
+        return argv, [*fds, info_w, block_r]
+
+    def _argv_with(
+        self,
+        command: list[str],
+        *,
+        network_none: bool,
+        tmpfs_bytes: int = 16 * 1024 * 1024,
+        extra: Sequence[str] = (),
+        resolv_conf: str = "",
+    ) -> tuple[list[str], list[int]]:
+        """The bwrap command line and the fds it must inherit (opened here, for the caller to close)."""
+        fds: list[int] = []
+        files = {
+            "passwd": f"root:x:0:0::/root:/usr/sbin/nologin\nuser:x:{self.uid}:{self.gid}::/tmp:/bin/sh\n",
+            "group": f"root:x:0:\nuser:x:{self.gid}:\n",
+            "hosts": "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n",
+            "hostname": "sandbox\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+            "resolv.conf": resolv_conf,
+        }
+        argv = [
+            self.bwrap,
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup",
+            *(["--unshare-net"] if network_none else []),
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "sandbox",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+            *self._system,
+        ]
+        for name, content in files.items():
+            argv += ["--perms", "0644", "--file", str(_data_fd(content, fds)), f"/etc/{name}"]
+        size = str(tmpfs_bytes)
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        argv += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        argv += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+        argv += extra
+        if self._filter is not None:
+            argv += ["--seccomp", str(_data_fd(self._filter, fds))]
+        argv += [*_setpriv(self.uid, self.gid), *command]
+        return argv, fds
+
+
+def _setpriv(uid: int, gid: int) -> list[str]:
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for path in _ETC_DIRS:  # made by hand: directories bwrap makes on its own are 0700
+        args += ["--perms", "0755", "--dir", path]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in _ETC.split():
+        path = Path("/etc", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _data_fd(content: str | bytes, fds: list[int]) -> int:
+    """A pipe holding ``content`` (bwrap reads it to its end), read end returned."""
+    data = content.encode() if isinstance(content, str) else content
+    r, w = os.pipe()
+    fds.append(r)
+    try:
+        os.write(w, data)  # far below a pipe's 64 KiB buffer
+    finally:
+        os.close(w)
+    return r
+
+
+async def _child_pid(info_fd: int, proc: asyncio.subprocess.Process) -> int:
+    """Read the pid of the sandbox's first process from bwrap's ``--info-fd``."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(info_fd, "rb", 0)
+    )
+    data = b""
+    try:
+        async with asyncio.timeout(30):
+            while b"}" not in data and (chunk := await reader.read(4096)):
+                data += chunk
+    finally:
+        transport.close()
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return int(json.loads(data)["child-pid"])
+    assert proc.stderr is not None
+    await proc.wait()
+    err = (await proc.stderr.read()).decode(errors="replace").strip()
+    raise Unavailable(f"bubblewrap failed to start the sandbox: {err}", hint=INSTALL_HINT)
+
+
+def _validate(spec: SandboxSpec) -> None:
+    if not spec.argv:
+        raise BadRequest("a sandbox needs a command to run")
+    if not spec.workdir.is_dir():
+        raise BadRequest(f"work directory {spec.workdir} does not exist")
+    for mount in spec.mounts:
+        target = PurePosixPath(mount.target)
+        if target == PurePosixPath("/") or not target.is_absolute() or ".." in target.parts or str(target) != mount.target:
+            raise BadRequest(f"mount target {mount.target!r} must be a normalised absolute path")
+        if any(target == PurePosixPath(r) or target.is_relative_to(r) for r in _RESERVED[1:]):
+            raise BadRequest(f"mount target {mount.target} would cover a system directory")
+        if not mount.source.exists():
+            raise BadRequest(f"mount source {mount.source} does not exist")

@@ -1,0 +1,44 @@
+"""What the service layer returns and the API, CLI, SDK and MCP server share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["queued", "building", "ready", "failed"]
+
+
+class AliasView(BaseModel):
+    name: str = Field(description='Alias name; "" is the project\'s own hostname.')
+    url: str
+    deployment: str
+
+
+class DeploymentView(BaseModel):
+    id: str
+    project: str
+    status: Status
+    url: str = Field(description="Permanent URL of this deployment.")
+    aliases: list[AliasView] = Field(description="Moving URLs that point at it now.")
+    alias: str | None = Field(description="Named alias this deployment was made for.")
+    spa: bool
+    files: int
+    bytes: int
+    source: str = Field(description="Digest of the source snapshot.")
+    error: str | None
+    created_at: datetime
+    ready_at: datetime | None
+
+
+class ProjectView(BaseModel):
+    name: str
+    url: str
+    created_at: datetime
+    current: str | None = Field(description="Deployment the project's URL serves.")
+    deployments: int
+
+
+class MissingBlobs(BaseModel):
+    missing: list[str]

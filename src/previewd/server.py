@@ -1,0 +1,158 @@
+"""``previewd up``: the API, the edge, route sync and the worker in one process and one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from previewd.api import create_app
+from previewd.blobs import LocalBlobStore
+from previewd.config import Config
+from previewd.edge.routes import RouteTable
+from previewd.edge.server import EdgeServer
+from previewd.events import Broker
+from previewd.routing import RouteSync
+from previewd.service import Service
+from previewd.store import Database
+from previewd.worker import Worker
+
+log = logging.getLogger("previewd")
+
+
+class _ApiServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the Previewd process owns signal handling, for all parts at once
+
+
+def ensure_token(config: Config) -> str:
+    """The API token: from the settings, else from data_dir/api-token, made on first start."""
+    if config.token:
+        return config.token
+    path = config.token_file
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class Previewd:
+    """All the parts of one node. ``start`` returns once every part accepts work."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        data = config.data_path
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = Database(config.resolved_database_url)
+        self.blobs = LocalBlobStore(data / "blobs")
+        self.broker = Broker()
+        self.service = Service(config, self.db, self.blobs, self.broker)
+        self.routes = RouteTable()
+        self.route_sync = RouteSync(self.service, self.broker, self.routes)
+        self.service.serving = self.route_sync.serves
+        self.worker = Worker(self.service, self.broker)
+        self.edge = EdgeServer(
+            self.routes,
+            self.blobs,
+            preview_domain=config.preview_domain,
+            cache_bytes=config.edge_cache_bytes,
+        )
+        self.api_address: tuple[str, int] = ("", 0)
+        self.edge_address: tuple[str, int] = ("", 0)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._api: _ApiServer | None = None
+        self.app: FastAPI | None = None
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        token = ensure_token(self.config)
+        self.edge_address = await self.edge.start(self.config.edge_host, self.config.edge_port)
+        if self.config.edge_port == 0 and self.config.public_port is None:
+            self.config.public_port = self.edge_address[1]  # printed URLs must name the real port
+        sock = _bind(self.config.api_host, self.config.api_port)
+        self.api_address = sock.getsockname()[:2]
+        self.app = create_app(self.service, token=token, debug=self.config.log_level == "debug")
+        self._api = _ApiServer(
+            uvicorn.Config(
+                self.app,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                log_level=self.config.log_level,
+            )
+        )
+        self._tasks = [
+            asyncio.create_task(self._api.serve(sockets=[sock]), name="api"),
+            asyncio.create_task(self.route_sync.run(), name="route-sync"),
+            asyncio.create_task(self.worker.run(), name="worker"),
+        ]
+        while not self._api.started:
+            await asyncio.sleep(0.005)
+            for task in self._tasks:
+                if task.done():
+                    task.result()  # surfaces a part that died on start
+
+    async def stop(self) -> None:
+        if self._api is not None:
+            self._api.should_exit = True
+        await self.edge.close()
+        await self.worker.close()
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.db.close()
+
+    @property
+    def api_url(self) -> str:
+        host, port = self.api_address
+        return f"http://{host}:{port}"
+
+
+async def serve(config: Config, announce: bool = True) -> None:
+    """Run until SIGINT or SIGTERM, then stop every part cleanly."""
+    node = Previewd(config)
+    await node.start()
+    if announce:
+        _announce(node)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await node.stop()
+
+
+def _announce(node: Previewd) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    config = node.config
+    console.print(f"[bold green]previewd is up[/]  data in {Path(config.data_path)}")
+    console.print(f"  API      {node.api_url}   (token in {config.token_file})")
+    console.print(f"  previews {config.preview_url('<project>')}")
+    console.print("  deploy a folder with: previewd deploy DIR --project NAME   (Ctrl-C stops)")

@@ -1,0 +1,70 @@
+"""The worker loop: claims queued jobs and turns source snapshots into live deployments.
+
+Today a build publishes the source as it is (static sites); the build system
+plugs in at ``build`` without changing the loop. Jobs are rows in the store,
+so a worker in another process (or on another node) can claim them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from previewd import snapshots
+from previewd.events import Broker
+from previewd.service import JOBS, Service
+
+log = logging.getLogger("previewd.worker")
+
+
+class Worker:
+    def __init__(
+        self, service: Service, broker: Broker, *, concurrency: int = 2, poll_s: float = 2.0
+    ):
+        self.service = service
+        self.broker = broker
+        self.slots = asyncio.Semaphore(concurrency)
+        self.poll_s = poll_s
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Claim and run jobs until cancelled. Wakes on a new job, or polls for other nodes' jobs."""
+        await self.service.requeue_interrupted()
+        async with self.broker.subscribe(JOBS) as wakeups:
+            while True:
+                await self.slots.acquire()
+                claimed = await self.service.claim_job()
+                if claimed is None:
+                    self.slots.release()
+                    await self._sleep(wakeups)
+                    continue
+                task = asyncio.create_task(self._run_job(*claimed))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _sleep(self, wakeups: asyncio.Queue[dict[str, object]]) -> None:
+        try:
+            await asyncio.wait_for(wakeups.get(), self.poll_s)
+        except TimeoutError:
+            return
+        while not wakeups.empty():  # one claim pass serves all pending wake-ups
+            wakeups.get_nowait()
+
+    async def _run_job(self, job_id: int, deployment_id: str) -> None:
+        try:
+            source = await self.service.source_of(deployment_id)
+            output = await self.build(deployment_id, source)
+            await self.service.publish(job_id, output)
+        except Exception as exc:  # a failed build must never stop the loop
+            log.exception("build of %s failed", deployment_id)
+            await self.service.fail(job_id, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.slots.release()
+
+    async def build(self, deployment_id: str, source: snapshots.Snapshot) -> snapshots.Snapshot:
+        return source
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
