@@ -47,7 +47,7 @@ class Service:
     async def create_project(self, name: str) -> ProjectView:
         names.check_project(name)
         async with self.db.session() as s:
-            if await _project(s, name, missing_ok=True):
+            if await _find_project(s, name):
                 raise Conflict(f"project {name!r} exists already")
             s.add(Project(name=name))
         return await self.get_project(name)
@@ -104,7 +104,7 @@ class Service:
         if alias is not None:
             names.check_alias(alias)
         async with self.db.session() as s:
-            project = await _project(s, project_name, missing_ok=True)
+            project = await _find_project(s, project_name)
             if project is None:
                 project = Project(name=project_name)
                 s.add(project)
@@ -328,7 +328,7 @@ class Service:
         return DeploymentView(
             id=d.id,
             project=project,
-            status=d.status,  # type: ignore[arg-type]
+            status=d.status,
             url=self.config.preview_url(names.label(project, d.id)),
             aliases=[self._alias_view(project, a, d.id) for a in sorted(alias_names)],
             alias=d.alias,
@@ -380,9 +380,13 @@ class Service:
 # -- queries shared by the methods above ------------------------------------------
 
 
-async def _project(s: AsyncSession, name: str, *, missing_ok: bool = False) -> Project | None:
-    project = await s.scalar(select(Project).where(Project.name == name))
-    if project is None and not missing_ok:
+async def _find_project(s: AsyncSession, name: str) -> Project | None:
+    return await s.scalar(select(Project).where(Project.name == name))
+
+
+async def _project(s: AsyncSession, name: str) -> Project:
+    project = await _find_project(s, name)
+    if project is None:
         raise ProjectNotFound(
             f"no project named {name!r}", hint="List projects with `previewd ls`."
         )

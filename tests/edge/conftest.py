@@ -15,9 +15,15 @@ from previewd.edge import EdgeServer, RouteTable, Site
 from .helpers import Edge
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(
+    params=[
+        pytest.param("asyncio", id="asyncio"),
+        # production runs the edge on uvloop, whose transports differ in details
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
 
 
 @pytest.fixture

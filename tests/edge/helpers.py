@@ -102,3 +102,16 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+async def settled(value: Callable[[], int], interval: float = 0.05, checks: int = 3) -> int:
+    """Wait until ``value()`` stops changing (the same over ``checks`` polls); return it."""
+    last, same = value(), 0
+    for _ in range(200):
+        await asyncio.sleep(interval)
+        current = value()
+        same = same + 1 if current == last else 0
+        if same >= checks:
+            return current
+        last = current
+    raise AssertionError("value kept changing")

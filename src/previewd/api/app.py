@@ -45,7 +45,7 @@ def create_app(service: Service, *, token: str | None, debug: bool = False) -> F
         return {"status": "ok", "version": __version__}
 
     _install_error_handlers(app, debug)
-    app.add_middleware(BodyLimit, max_bytes=service.config.max_request_bytes)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=service.config.max_request_bytes)
     return app
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from previewd.api.deps import service_of
+from previewd.api.deps import service_of, spooled_body
 from previewd.schemas import MissingBlobs
 
 router = APIRouter(tags=["blobs"])
@@ -28,9 +27,6 @@ async def missing(body: DigestList, request: Request) -> MissingBlobs:
 async def put(digest: str, request: Request) -> dict[str, int | str]:
     """Store one blob; refused unless the bytes hash to ``digest``."""
     service = service_of(request)
-    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=service.blobs.root / "tmp") as f:
-        async for chunk in request.stream():
-            f.write(chunk)
-        f.seek(0)
-        size = await asyncio.to_thread(service.put_blob, digest, f)  # type: ignore[arg-type]
+    async with spooled_body(request) as body:
+        size = await asyncio.to_thread(service.put_blob, digest, body)
     return {"digest": digest, "size": size}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -17,6 +16,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from previewd import changeset
+from previewd.api.deps import spooled_body
 from previewd.errors import InvalidContent, UnsupportedMediaType
 from previewd.service import Service
 
@@ -72,7 +72,7 @@ async def _multipart(request: Request, service: Service) -> changeset.Changeset:
                 raise InvalidContent(
                     f"form field {key!r} is not a file", hint="Pass options as query parameters."
                 )
-            parts.append((value.filename or key, value.file))  # type: ignore[arg-type]
+            parts.append((value.filename or key, value.file))
         return await asyncio.to_thread(changeset.from_parts, parts, service.blobs, limits)
     finally:
         await form.close()
@@ -81,10 +81,5 @@ async def _multipart(request: Request, service: Service) -> changeset.Changeset:
 async def _archive(
     request: Request, service: Service, parse: Callable[..., changeset.Changeset]
 ) -> changeset.Changeset:
-    with tempfile.SpooledTemporaryFile(
-        max_size=8 * 1024 * 1024, dir=service.blobs.root / "tmp"
-    ) as f:
-        async for chunk in request.stream():
-            f.write(chunk)
-        f.seek(0)
-        return await asyncio.to_thread(parse, f, service.blobs, service.config)
+    async with spooled_body(request) as body:
+        return await asyncio.to_thread(parse, body, service.blobs, service.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ class LocalBlobStore:
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         if not self.has(digest):
-            self._commit(digest, lambda f: f.write(data))
+            self.put_stream(io.BytesIO(data), max_bytes=len(data))
         return digest
 
     def put_stream(self, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
@@ -82,15 +83,6 @@ class LocalBlobStore:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
             raise BlobNotFound(f"no blob {digest}") from None
-
-    def _commit(self, digest: str, write) -> None:  # type: ignore[no-untyped-def]
-        fd, name = tempfile.mkstemp(dir=self._tmp)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write(out)
-            self._place(Path(name), digest)
-        finally:
-            Path(name).unlink(missing_ok=True)
 
     def _place(self, tmp: Path, digest: str) -> None:
         # Blobs are immutable: once a name exists its bytes are right, so a

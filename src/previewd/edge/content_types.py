@@ -8,6 +8,7 @@ machine serves the same ``Content-Type`` for the same file.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import mimetypes
 import posixpath
@@ -115,6 +116,7 @@ def content_type_for(path: str) -> str:
     return media
 
 
+@functools.cache  # a few dozen distinct values, asked on every request
 def is_compressible(content_type: str) -> bool:
     """True when gzip or brotli shrink bodies of this type noticeably."""
     media = content_type.partition(";")[0]

@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -88,8 +88,8 @@ class HttpConnection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but quack alike
+        self._transport = cast(asyncio.Transport, transport)
         self._connections.add(self)
         self._set_deadline(self._loop.time() + self._limits.header_timeout, reading=True)
 

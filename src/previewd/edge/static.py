@@ -35,7 +35,7 @@ class StaticFiles:
     def __init__(self, files: FileCache, dates: DateHeader) -> None:
         self.files = files
         self.dates = dates
-        self._heads: dict[tuple[FileEntry, int, str | None, bool], bytes] = {}
+        self._heads: dict[tuple[str, str, bool, int, str | None], bytes] = {}
 
     def handle(self, request: Request, site: Site, out: Output) -> Awaitable[None] | None:
         method = request.method
@@ -88,58 +88,60 @@ class StaticFiles:
 
         Given its ``identity`` bytes, the answer is always written synchronously.
         """
-        compressible = entry.size >= MIN_SIZE and is_compressible(entry.content_type)
-        if status == 200:
-            if request.if_none_match is not None and none_match(
-                request.if_none_match, entry.digest
-            ):
-                self._not_modified(request, entry, compressible, out)
-                return None
-            if request.range is not None and (
-                request.if_range is None or if_range_holds(request.if_range, entry.digest)
-            ):
-                try:
-                    span = byte_range(request.range, entry.size)
-                except Unsatisfiable:
-                    self._unsatisfiable(request, entry, out)
-                    return None
-                if span is not None:
-                    return self._partial(request, entry, span, compressible, out)
-
+        if status == 200 and (request.if_none_match is not None or request.range is not None):
+            answered, waiting = self._conditional(request, entry, out)
+            if answered:
+                return waiting
+        is_head = request.method == b"HEAD"
         encoding: str | None = None
         body: bytes | None = None
-        if compressible and request.accept_encoding is not None:
+        if request.accept_encoding is not None and _compressible(entry):
             encodings = negotiate(request.accept_encoding)
             if encodings:
                 found = self.files.variant(entry, encodings)
                 if found is not None:
                     encoding, body = found
         if body is None:
-            if request.is_head:
-                out.write(self._head(entry, status, None, compressible) + self.dates.tail(request))
+            if is_head:
+                out.write(self._head(entry, status, None) + self.dates.tail(request))
                 return None
             body = identity if identity is not None else self.files.get(entry.digest)
             if body is None:
                 if entry.size <= self.files.max_file:
                     return self._load_and_send(request, entry, status, out)
-                return self._stream(request, entry, status, compressible, out)
-        head_bytes = self._head(entry, status, encoding, compressible, len(body))
-        if request.is_head:
+                return self._stream(request, entry, status, out)
+        head_bytes = self._head(entry, status, encoding, len(body))
+        if is_head:
             out.write(head_bytes + self.dates.tail(request))
         else:
             out.write(head_bytes + self.dates.tail(request) + body)
         return None
 
+    def _conditional(
+        self, request: Request, entry: FileEntry, out: Output
+    ) -> tuple[bool, Awaitable[None] | None]:
+        """304, 206 or 416 when the request's conditions ask for one; (False, None) if not."""
+        if request.if_none_match is not None and none_match(request.if_none_match, entry.digest):
+            self._not_modified(request, entry, out)
+            return True, None
+        if request.range is not None and (
+            request.if_range is None or if_range_holds(request.if_range, entry.digest)
+        ):
+            try:
+                span = byte_range(request.range, entry.size)
+            except Unsatisfiable:
+                self._unsatisfiable(request, entry, out)
+                return True, None
+            if span is not None:
+                return True, self._partial(request, entry, span, out)
+        return False, None
+
     def _head(
-        self,
-        entry: FileEntry,
-        status: int,
-        encoding: str | None,
-        compressible: bool,
-        length: int | None = None,
+        self, entry: FileEntry, status: int, encoding: str | None, length: int | None = None
     ) -> bytes:
         """The head for ``entry`` in ``encoding`` (no Date, no blank line), built once."""
-        key = (entry, status, encoding, compressible)
+        # keyed by fields, not by the entry: hashing a dataclass runs Python code
+        key = (entry.digest, entry.content_type, entry.immutable, status, encoding)
         found = self._heads.get(key)
         if found is None:
             headers = [
@@ -147,13 +149,11 @@ class StaticFiles:
                 ("Content-Length", str(entry.size if length is None else length)),
             ]
             if status == 200:
-                headers.append(("ETag", etag(entry.digest, encoding)))
-                headers.append(("Cache-Control", IMMUTABLE if entry.immutable else REVALIDATE))
-                headers.append(("Accept-Ranges", "bytes"))
+                headers += self._validators(entry, encoding)
             else:
                 headers.append(("Cache-Control", REVALIDATE))
-            if compressible:
-                headers.append(("Vary", "Accept-Encoding"))
+                if _compressible(entry):
+                    headers.append(("Vary", "Accept-Encoding"))
             if encoding is not None:
                 headers.append(("Content-Encoding", encoding))
             headers.append(("X-Content-Type-Options", "nosniff"))
@@ -163,25 +163,22 @@ class StaticFiles:
             self._heads[key] = found
         return found
 
-    def _validators(
-        self, entry: FileEntry, compressible: bool, encoding: str | None
-    ) -> list[tuple[str, str]]:
+    @staticmethod
+    def _validators(entry: FileEntry, encoding: str | None) -> list[tuple[str, str]]:
         headers = [
             ("ETag", etag(entry.digest, encoding)),
             ("Cache-Control", IMMUTABLE if entry.immutable else REVALIDATE),
             ("Accept-Ranges", "bytes"),
         ]
-        if compressible:
+        if _compressible(entry):
             headers.append(("Vary", "Accept-Encoding"))
         return headers
 
-    def _not_modified(
-        self, request: Request, entry: FileEntry, compressible: bool, out: Output
-    ) -> None:
+    def _not_modified(self, request: Request, entry: FileEntry, out: Output) -> None:
         encoding = None
-        if compressible and request.accept_encoding is not None:
+        if request.accept_encoding is not None and _compressible(entry):
             encoding = self.files.ready_encoding(entry, negotiate(request.accept_encoding))
-        block = head(304, self._validators(entry, compressible, encoding))
+        block = head(304, self._validators(entry, encoding))
         out.write(block + self.dates.tail(request))
 
     def _unsatisfiable(self, request: Request, entry: FileEntry, out: Output) -> None:
@@ -200,7 +197,6 @@ class StaticFiles:
         request: Request,
         entry: FileEntry,
         span: tuple[int, int],
-        compressible: bool,
         out: Output,
     ) -> Awaitable[None] | None:
         first, last = span
@@ -210,10 +206,10 @@ class StaticFiles:
                 ("Content-Type", entry.content_type),
                 ("Content-Length", str(last - first + 1)),
                 ("Content-Range", f"bytes {first}-{last}/{entry.size}"),
-                *self._validators(entry, compressible, None),
+                *self._validators(entry, None),
             ],
         ) + self.dates.tail(request)
-        if request.is_head:
+        if request.method == b"HEAD":
             out.write(block)
             return None
         body = self.files.get(entry.digest)
@@ -234,9 +230,9 @@ class StaticFiles:
         self.send(request, entry, status, out, identity)
 
     def _stream(
-        self, request: Request, entry: FileEntry, status: int, compressible: bool, out: Output
+        self, request: Request, entry: FileEntry, status: int, out: Output
     ) -> Awaitable[None]:
-        block = self._head(entry, status, None, compressible) + self.dates.tail(request)
+        block = self._head(entry, status, None) + self.dates.tail(request)
         return self._stream_from(request, block, entry, 0, entry.size - 1, out)
 
     async def _stream_from(
@@ -256,6 +252,10 @@ class StaticFiles:
             "Redeploy the project; if it happens again, check the data directory.",
         )
         return simple(500, body, self.dates.tail(request), head_only=request.is_head)
+
+
+def _compressible(entry: FileEntry) -> bool:
+    return entry.size >= MIN_SIZE and is_compressible(entry.content_type)
 
 
 class _HeadFirst:

@@ -41,7 +41,7 @@ class ResourceLimits:
     timeout_s: float | None = 600
     tmpfs_bytes: int = 256 * MiB
     #: Largest size of the work directory; checked while the step runs.
-    work_bytes: int | None = None
+    work_bytes: int | None = 4 * GiB
 
 
 @dataclass(frozen=True)

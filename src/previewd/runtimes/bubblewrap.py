@@ -49,7 +49,7 @@ from previewd.runtimes.base import (
 )
 from previewd.runtimes.cgroups import Cgroup, available
 from previewd.runtimes.network import RegistryNetwork
-from previewd.runtimes.process import Supervised, run_to_end
+from previewd.runtimes.process import Child, Supervised, run_to_end, spawn
 
 INSTALL_HINT = "apt-get install bubblewrap util-linux (and nftables iproute2 for installs)"
 
@@ -111,7 +111,7 @@ class BubblewrapRuntime:
         started = time.monotonic()
         group = Cgroup.create(secrets.token_hex(8), spec.limits)
         net: RegistryNetwork | None = None
-        proc: asyncio.subprocess.Process | None = None
+        proc: Child | None = None
         ours: list[int] = []
         try:
             if spec.network == "registries":
@@ -127,15 +127,7 @@ class BubblewrapRuntime:
             ours += [info_r, block_w]
             argv, theirs = self._argv(spec, net, info_w, block_r)
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    env={**DEFAULT_ENV, **spec.env},
-                    pass_fds=theirs,
-                    start_new_session=True,
-                )
+                proc = await spawn(argv, env={**DEFAULT_ENV, **spec.env}, pass_fds=theirs)
             finally:
                 for fd in theirs:
                     os.close(fd)
@@ -147,7 +139,7 @@ class BubblewrapRuntime:
             group.add(child)
             os.write(block_w, b"go")
         except BaseException:
-            if proc is not None and proc.returncode is None:
+            if proc is not None:
                 proc.kill()
                 await proc.wait()
             await group.close()
@@ -165,9 +157,24 @@ class BubblewrapRuntime:
             group.kill()
 
         async def release() -> None:
-            os.close(pidfd)
+            # The launcher exits as soon as the command does, while the sandbox's pid 1
+            # may still be reaping the rest of its namespace: wait until it is gone too.
+            loop = asyncio.get_running_loop()
+            gone: asyncio.Future[None] = loop.create_future()
 
-        cleanups = [group.close, release, *([net.close] if net else [])]
+            def readable() -> None:
+                if not gone.done():
+                    gone.set_result(None)
+
+            loop.add_reader(pidfd, readable)
+            try:
+                async with asyncio.timeout(10):
+                    await gone
+            finally:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
+
+        cleanups = [release, group.close, *([net.close] if net else [])]
         return Supervised(
             proc,
             spec,
@@ -205,7 +212,15 @@ class BubblewrapRuntime:
             list(spec.argv),
             network_none=net is None,
             tmpfs_bytes=spec.limits.tmpfs_bytes,
-            extra=[*binds, "--chdir", "/work", "--info-fd", str(info_w), "--block-fd", str(block_r)],
+            extra=[
+                *binds,
+                "--chdir",
+                "/work",
+                "--info-fd",
+                str(info_w),
+                "--block-fd",
+                str(block_r),
+            ],
             resolv_conf=net.resolv_conf if net else "",
         )
         if net is not None:
@@ -276,16 +291,15 @@ def _setpriv(uid: int, gid: int) -> list[str]:
 
 def _system_binds() -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
-    for path in _ETC_DIRS:  # made by hand: directories bwrap makes on its own are 0700
-        args += ["--perms", "0755", "--dir", path]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/", name)
+    for directory in _ETC_DIRS:  # made by hand: directories bwrap makes on its own are 0700
+        args += ["--perms", "0755", "--dir", directory]
+    tops = [Path("/", top) for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32")]
+    for path in tops:
         if path.is_symlink():
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    for name in _ETC.split():
-        path = Path("/etc", name)
+    for path in (Path("/etc", entry) for entry in _ETC.split()):
         if path.is_symlink():
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.exists():
@@ -305,7 +319,7 @@ def _data_fd(content: str | bytes, fds: list[int]) -> int:
     return r
 
 
-async def _child_pid(info_fd: int, proc: asyncio.subprocess.Process) -> int:
+async def _child_pid(info_fd: int, proc: Child) -> int:
     """Read the pid of the sandbox's first process from bwrap's ``--info-fd``."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -321,7 +335,6 @@ async def _child_pid(info_fd: int, proc: asyncio.subprocess.Process) -> int:
         transport.close()
     with contextlib.suppress(ValueError, KeyError, TypeError):
         return int(json.loads(data)["child-pid"])
-    assert proc.stderr is not None
     await proc.wait()
     err = (await proc.stderr.read()).decode(errors="replace").strip()
     raise Unavailable(f"bubblewrap failed to start the sandbox: {err}", hint=INSTALL_HINT)
@@ -334,7 +347,12 @@ def _validate(spec: SandboxSpec) -> None:
         raise BadRequest(f"work directory {spec.workdir} does not exist")
     for mount in spec.mounts:
         target = PurePosixPath(mount.target)
-        if target == PurePosixPath("/") or not target.is_absolute() or ".." in target.parts or str(target) != mount.target:
+        if (
+            target == PurePosixPath("/")
+            or not target.is_absolute()
+            or ".." in target.parts
+            or str(target) != mount.target
+        ):
             raise BadRequest(f"mount target {mount.target!r} must be a normalised absolute path")
         if any(target == PurePosixPath(r) or target.is_relative_to(r) for r in _RESERVED[1:]):
             raise BadRequest(f"mount target {mount.target} would cover a system directory")

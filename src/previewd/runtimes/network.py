@@ -34,11 +34,13 @@ logger = logging.getLogger(__name__)
 
 POOL = ipaddress.IPv4Network("10.213.0.0/16")
 _TABLE = "previewd"
+# private, shared (CGNAT), link-local, loopback, multicast and reserved ranges, and
+# 192.0.2.0/24 (TEST-NET-1, the LAN of previewd's CI machines); the host's on-link
+# networks are added when the table is made
 _BLOCKED = (
     "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
-    "192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
-    "203.0.113.0/24 224.0.0.0/4 240.0.0.0/4"
-).split()
+    "192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 224.0.0.0/4 240.0.0.0/4"
+)
 _IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 _used: set[int] = set()
@@ -83,17 +85,19 @@ class RegistryNetwork:
             added = await _ip(
                 f"netns add {net.name}\n"
                 f"link add {net.host_link} mtu {mtu} type veth peer name eth0 mtu {mtu} "
-                f"netns {net.name}\n",
+                f"netns {net.name}\n"
+                f"addr add {host}/30 dev {net.host_link}\n"
+                f"link set {net.host_link} up\n",
                 check=False,
                 force=False,
             )
-            if added:  # another previewd holds this slot (or a crashed one left it)
+            if added != 0:  # another previewd holds this slot (or a crashed one left it)
                 _used.discard(slot)
-                continue
+                if Path("/run/netns", net.name).exists():
+                    continue
+                await net.close()
+                raise Unavailable(f"could not make the network namespace {net.name}")
             try:
-                with contextlib.suppress(OSError):  # no IPv6 link-local address on the host side
-                    Path(f"/proc/sys/net/ipv6/conf/{net.host_link}/disable_ipv6").write_text("1")
-                await _ip(f"addr add {host}/30 dev {net.host_link}\nlink set {net.host_link} up\n")
                 await _ip(
                     f"addr add {inside}/30 dev eth0\nlink set lo up\nlink set eth0 up\n"
                     f"route add default via {host}\n",
@@ -132,7 +136,7 @@ async def _install_firewall(resolvers: tuple[str, ...]) -> None:
     # If forwarding was off before previewd, keep it off for everything but sandboxes.
     # The decision lives in the table itself ("chain guard"), so a restart keeps it.
     guard = "chain guard" in listed[1] or _IP_FORWARD.read_text().strip() == "0"
-    blocked = set(_BLOCKED) | {str(POOL)} | set(await _on_link_networks())
+    blocked = set(_BLOCKED.split()) | {str(POOL)} | set(await _on_link_networks())
     dns = "".join(
         f'    iifname "pvh*" ip daddr {r} meta l4proto {{ tcp, udp }} th dport 53 accept\n'
         for r in resolvers

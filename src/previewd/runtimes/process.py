@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import subprocess
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from previewd.runtimes.base import (
@@ -35,12 +37,87 @@ _MAX_LINE = 64 * 1024
 _NO_SPACE = ("No space left on device", "ENOSPC")
 
 
+class Child:
+    """A process started with :func:`spawn`, whose end the loop learns from a pidfd.
+
+    asyncio's own subprocesses (in Python 3.11) park a thread in ``waitpid`` per
+    child: slow to start, and one thread per sleeping preview server.
+    """
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+    ) -> None:
+        self.pid = popen.pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self._popen = popen
+        self._loop = asyncio.get_running_loop()
+        self._pidfd = os.pidfd_open(popen.pid)
+        self._exit: asyncio.Future[int] = self._loop.create_future()
+        self._loop.add_reader(self._pidfd, self._reap)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._exit.result() if self._exit.done() else None
+
+    def kill(self) -> None:
+        if not self._exit.done():
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exit)
+
+    def _reap(self) -> None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        code = os.waitstatus_to_exitcode(status)
+        self._popen.returncode = code
+        # killed by a signal: report it as a shell would, 128 + signal number
+        self._exit.set_result(128 - code if code < 0 else code)
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+) -> Child:
+    """Start ``argv`` in a new session, stdin from /dev/null, stdout and stderr piped."""
+    popen = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        pass_fds=pass_fds,
+        start_new_session=True,
+    )
+    assert popen.stdout is not None and popen.stderr is not None
+    loop = asyncio.get_running_loop()
+    readers = []
+    for pipe in (popen.stdout, popen.stderr):
+        reader = asyncio.StreamReader(limit=_MAX_LINE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        await loop.connect_read_pipe(lambda p=protocol: p, pipe)  # type: ignore[misc]
+        readers.append(reader)
+    return Child(popen, *readers)
+
+
 class Supervised:
     """A running sandbox; see :class:`previewd.runtimes.base.SandboxProcess`."""
 
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: Child,
         spec: SandboxSpec,
         *,
         cgroup: Cgroup | None,
@@ -52,14 +129,14 @@ class Supervised:
         self.pid = proc.pid
         self.spec = spec
         self._proc = proc
-        self._cgroup = cgroup
+        #: the sandbox's cgroups, when it has any (for live stats and tests)
+        self.cgroup = cgroup
         self._kill_tree = kill_tree
         self._cleanups = cleanups
         self._on_line = on_line
         self._started = started
         self._limit_hit: LimitHit | None = None
         self._saw_no_space = False
-        assert proc.stdout is not None and proc.stderr is not None
         self._pumps = [
             asyncio.create_task(self._pump(proc.stdout, "stdout")),
             asyncio.create_task(self._pump(proc.stderr, "stderr")),
@@ -76,9 +153,9 @@ class Supervised:
         return await asyncio.shield(self._done)
 
     def stats(self) -> SandboxStats:
-        if self._cgroup is None:
+        if self.cgroup is None:
             return SandboxStats(0.0, 0, 0, 0)
-        return self._cgroup.stats()
+        return self.cgroup.stats()
 
     def _kill(self, reason: LimitHit | None = None) -> None:
         if reason and self._limit_hit is None:
@@ -97,6 +174,8 @@ class Supervised:
             limit_hit = self._limit_hit
             if limit_hit is None and exit_code != 0:
                 limit_hit = self._limit_from_aftermath()
+            if limit_hit is None and await self._work_too_big():
+                limit_hit = "disk"
             return RunResult(exit_code, duration, limit_hit, self.spec.limits)
         finally:
             self._watch.cancel()
@@ -108,8 +187,12 @@ class Supervised:
                 except Exception:
                     logger.exception("sandbox cleanup failed")
 
+    async def _work_too_big(self) -> bool:
+        limit = self.spec.limits.work_bytes
+        return limit is not None and await asyncio.to_thread(disk_usage, self.spec.workdir) > limit
+
     def _limit_from_aftermath(self) -> LimitHit | None:
-        group = self._cgroup
+        group = self.cgroup
         if group is not None and group.oom_killed():
             return "memory"
         if group is not None and group.pids_exhausted():
@@ -128,11 +211,10 @@ class Supervised:
             if deadline is not None and now >= deadline:
                 return self._kill("timeout")
             # a fork bomb would otherwise spin at pids.max until the time limit
-            if self._cgroup is not None and self._cgroup.pids_exhausted():
+            if self.cgroup is not None and self.cgroup.pids_exhausted():
                 return self._kill("pids")
             if limits.work_bytes is not None and now >= next_scan:
-                used = await asyncio.to_thread(disk_usage, self.spec.workdir)
-                if used > limits.work_bytes:
+                if await self._work_too_big():
                     return self._kill("disk")
                 next_scan = time.monotonic() + max(1.0, 20 * (time.monotonic() - now))
             interval = min(interval * 1.5, 0.25)
@@ -168,7 +250,11 @@ async def run_to_end(process: SandboxProcess) -> RunResult:
     try:
         return await process.wait()
     except asyncio.CancelledError:
-        await asyncio.shield(process.kill())
+        killing = asyncio.ensure_future(process.kill())
+        # anyio cancels again and again until the task ends: finish killing regardless
+        while not killing.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(killing)
         raise
 
 

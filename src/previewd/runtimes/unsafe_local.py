@@ -10,7 +10,6 @@ writable (the process joins its cgroups before it execs the command).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -21,7 +20,7 @@ import time
 from previewd.errors import BadRequest
 from previewd.runtimes.base import DEFAULT_ENV, OnLine, RunResult, SandboxSpec
 from previewd.runtimes.cgroups import Cgroup, available
-from previewd.runtimes.process import Supervised, run_to_end
+from previewd.runtimes.process import Supervised, run_to_end, spawn
 
 logger = logging.getLogger(__name__)
 
@@ -59,21 +58,14 @@ class UnsafeLocalRuntime:
             procs = [str(p / "cgroup.procs") for p in dict.fromkeys(group.dirs.values())]
             argv = ["/bin/sh", "-c", _JOIN, "sh", str(len(procs)), *procs, *argv]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=spec.workdir,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**DEFAULT_ENV, **spec.env},
-                start_new_session=True,
-            )
+            proc = await spawn(argv, env={**DEFAULT_ENV, **spec.env}, cwd=spec.workdir)
         except BaseException:
             if group is not None:
                 await group.close()
             raise
 
         def kill_tree() -> None:
+            proc.kill()
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             if group is not None:
