@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import socket
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -61,7 +62,7 @@ class CountingBlobs:
 
 
 @pytest.fixture
-async def counting(tmp_path: Path) -> tuple[CountingBlobs, RouteTable, Edge]:
+async def counting(tmp_path: Path) -> AsyncIterator[tuple[CountingBlobs, RouteTable, Edge]]:
     blobs = CountingBlobs(tmp_path / "counted")
     routes = RouteTable()
     data = {"small.txt": b"hello" * 10, "huge.bin": HUGE}

@@ -9,7 +9,7 @@ import email.utils
 import pytest
 
 from .conftest import Publish, StartEdge
-from .helpers import PAGE, Edge, get
+from .helpers import PAGE, Edge, get, settled
 
 pytestmark = pytest.mark.anyio
 
@@ -275,3 +275,24 @@ async def test_client_half_close_still_gets_answers(edge: Edge) -> None:
     assert (await raw.response()).body == COLD
     assert (await raw.response()).body == SMALL
     assert await raw.closed()
+
+
+async def test_pipelining_a_client_that_does_not_read_is_bounded(
+    edge: Edge, publish: Publish
+) -> None:
+    page = bytes(range(256)) * 2048  # 512 KiB: held in memory
+    publish({"page.bin": page}, labels=["heavy"])
+    request = get("/page.bin", "heavy.localhost")
+    raw = await edge.connect()
+    await raw.send(request)
+    assert (await raw.response()).body == page  # now in memory
+
+    count = 200  # 100 MiB of answers if they were all written at once
+    await raw.send(request * count)
+    (connection,) = edge.server._connections
+    transport = connection._transport
+    assert transport is not None
+    # answers stop when the client stops reading: only a few are buffered
+    assert await settled(transport.get_write_buffer_size) < 8 * len(page)
+    for _ in range(count):
+        assert (await raw.response()).body == page

@@ -14,7 +14,7 @@ def make_site(**kwargs: object) -> Site:
         "1a2b3c",
         "shop",
         [("index.html", "a" * 64, 10), ("assets/index-BdK2x8aZ.js", "b" * 64, 20)],
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -29,9 +29,9 @@ def test_site_build_computes_entries() -> None:
 def test_site_is_immutable() -> None:
     site = make_site()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        site.spa = True  # type: ignore[misc]
+        site.spa = True
     with pytest.raises(TypeError):
-        site.files["new.html"] = site.files["index.html"]  # type: ignore[index]
+        site.files["new.html"] = site.files["index.html"]
 
 
 def test_sites_compare_by_content() -> None:

@@ -85,3 +85,46 @@ def test_exported_members() -> None:
 def test_local_blob_store_is_a_blob_reader(tmp_path: Path) -> None:
     store: previewd.edge.BlobReader = LocalBlobStore(tmp_path)
     assert store.read(LocalBlobStore(tmp_path).put(b"x")) == b"x"
+
+
+async def test_close_aborts_what_does_not_finish_in_time(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("previewd.edge.server.SHUTDOWN_GRACE", 0.2)
+    raw = await edge.connect()
+    await raw.send(get("/big.bin"))  # 16 MiB the client never reads
+    await raw.reader.readuntil(b"\r\n\r\n")
+    await edge.server.close()
+    assert edge.server.connection_count == 0
+    # what the kernel had buffered arrives, then the end: the body was cut short
+    rest = await asyncio.wait_for(raw.reader.read(), 5)
+    assert len(rest) < len(BIG)
+
+
+async def test_a_failing_handler_is_a_500(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(edge.server.app.static, "handle", boom)
+    raw = await edge.connect()
+    await raw.send(get("/"))
+    response = await raw.response()
+    assert response.status == 500
+    assert response.headers["connection"] == "close"
+    assert await raw.closed()
+    assert "handler failed" in caplog.text
+
+
+async def test_a_failing_blob_store_is_a_500(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unreadable(digest: str) -> bytes:
+        raise PermissionError(f"cannot read {digest}")
+
+    monkeypatch.setattr(edge.server.files.blobs, "read", unreadable)
+    async with edge.client() as client:
+        response = await client.get("/")
+        assert response.status_code == 500
+    assert "PermissionError" in caplog.text

@@ -11,6 +11,7 @@ import anyio
 import pytest
 from tests.runtimes.helpers import FAST, Lines, alive
 
+from previewd.errors import BadRequest, Unavailable
 from previewd.runtimes.base import MiB, Mount, SandboxSpec
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
 from previewd.runtimes.cgroups import Cgroup
@@ -91,6 +92,23 @@ async def test_runs_unprivileged_without_capabilities_under_seccomp(
     assert "NoNewPrivs:\t1" in out and "Seccomp:\t2" in out
     assert "NESTED-USERNS" not in out and "NESTED-NETNS" not in out
     assert "Operation not permitted" in "\n".join(lines.of("stderr"))
+
+
+async def test_the_specs_env_cannot_steer_the_privileged_steps(
+    bubblewrap: BubblewrapRuntime, workdir: Path, lines: Lines
+) -> None:
+    # setpriv runs with CAP_SETUID before it drops to the sandbox uid: the spec's
+    # PATH must not choose it, nor loader variables reach it
+    (workdir / "bin").mkdir()
+    for tool in ("setpriv", "nsenter", "bwrap"):
+        (workdir / "bin" / tool).write_text("#!/bin/sh\ntouch /work/HIJACKED; exec id -u\n")
+        (workdir / "bin" / tool).chmod(0o755)
+    spec = sh("id -u", workdir, env={"PATH": "/work/bin:/usr/bin:/bin"})
+    assert (await bubblewrap.run(spec, lines)).ok
+    assert lines.of("stdout") == ["65534"] and not (workdir / "HIJACKED").exists()
+    for name in ("LD_PRELOAD", "LD_LIBRARY_PATH", "GCONV_PATH", "GLIBC_TUNABLES", "A=B", ""):
+        with pytest.raises(BadRequest):
+            await bubblewrap.run(sh("true", workdir, env={name: "/work/evil.so"}))
 
 
 # -- reading and writing outside --------------------------------------------------------
@@ -177,12 +195,27 @@ async def test_mounts_are_read_only_unless_writable(
 async def test_mounts_may_not_cover_system_directories(
     bubblewrap: BubblewrapRuntime, workdir: Path, tmp_path: Path
 ) -> None:
-    from previewd.errors import BadRequest
-
     for target in ("/usr/lib", "/etc", "relative", "/a/../etc"):
         spec = sh("true", workdir, mounts=[Mount(tmp_path, target)])
         with pytest.raises(BadRequest):
             await bubblewrap.run(spec)
+
+
+async def test_a_sandbox_that_cannot_be_made_fails_cleanly(
+    bubblewrap: BubblewrapRuntime, workdir: Path, tmp_path: Path, lines: Lines
+) -> None:
+    (workdir / "node_modules").write_text("a file where a directory is bound")
+    spec = sh("echo RAN", workdir, mounts=[Mount(tmp_path, "/work/node_modules")])
+    # bwrap may give up before its first process joins the cgroups (an error) or
+    # after (a failed run): either way it says why, runs nothing and leaves nothing
+    try:
+        result = await bubblewrap.run(spec, lines)
+    except Unavailable as exc:
+        said = exc.message.removeprefix("bubblewrap failed to start the sandbox: ")
+    else:
+        assert result.exit_code == 1 and not result.ok
+        said = lines.text
+    assert said.startswith("bwrap: ") and "RAN" not in lines.text
 
 
 # -- the network -----------------------------------------------------------------------
@@ -223,9 +256,12 @@ async def test_a_server_inside_is_reached_through_a_unix_socket(
     process = await bubblewrap.start(spec)
     try:
         with anyio.fail_after(10):
-            while not (sockets / "app.sock").exists():
-                await anyio.sleep(0.01)
-            stream = await anyio.connect_unix(sockets / "app.sock")
+            while True:  # bound, then listening: retry until both
+                try:
+                    stream = await anyio.connect_unix(sockets / "app.sock")
+                    break
+                except OSError:
+                    await anyio.sleep(0.01)
             assert await stream.receive() == b"hello from 65534"
             await stream.aclose()
         stats = process.stats()
@@ -243,7 +279,8 @@ async def test_limits_are_set_on_the_sandboxs_cgroups(
     bubblewrap: BubblewrapRuntime, workdir: Path
 ) -> None:
     limits = replace(FAST, memory_bytes=96 * MiB, cpu_cores=0.5, pids=40)
-    process = await bubblewrap.start(SandboxSpec(["sleep", "30"], workdir, limits=limits))
+    busy = SandboxSpec(["sh", "-c", "while :; do :; done"], workdir, limits=limits)
+    process = await bubblewrap.start(busy)
     group = process.cgroup
     assert group is not None
     try:
@@ -251,11 +288,32 @@ async def test_limits_are_set_on_the_sandboxs_cgroups(
         assert (group.dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "50000\n"
         assert (group.dirs["pids"] / "pids.max").read_text() == "40\n"
         with anyio.fail_after(5):
-            while len(group.procs()) < 2:  # the sandbox's pid 1, then sleep
+            while len(group.procs()) < 2:  # the sandbox's pid 1, then the loop
                 await anyio.sleep(0.01)
+        before = process.stats().cpu_seconds
+        await anyio.sleep(1)
+        used = process.stats().cpu_seconds - before
+        assert 0.3 < used < 0.7  # half a CPU, however hard it spins
     finally:
         await process.kill()
     assert not group.dirs["memory"].exists()
+
+
+async def test_sandboxes_run_side_by_side(bubblewrap: BubblewrapRuntime, tmp_path: Path) -> None:
+    seen = [Lines() for _ in range(8)]
+
+    async def one(i: int) -> None:
+        work = tmp_path / f"w{i}"
+        work.mkdir()
+        result = await bubblewrap.run(
+            sh(f"echo {i} > out; cat out; cat /proc/1/comm", work), seen[i]
+        )
+        assert result.ok
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(one, i)
+    assert [lines.of("stdout") for lines in seen] == [[str(i), "bwrap"] for i in range(8)]
 
 
 async def test_fork_bomb_hits_the_process_limit(
@@ -285,7 +343,7 @@ async def test_filling_tmp_fails_with_a_disk_limit(
     result = await bubblewrap.run(sh("dd if=/dev/zero of=/tmp/fill bs=1M count=64", workdir), lines)
     assert result.exit_code != 0 and result.limit_hit == "disk"
     assert "No space left on device" in lines.text
-    assert result.message().startswith("failed: disk limit exceeded (/tmp 8 MiB)")
+    assert result.message().startswith("failed: disk limit exceeded (/tmp 8 MiB, /work 4 GiB)")
 
 
 async def test_filling_work_fails_with_a_disk_limit(

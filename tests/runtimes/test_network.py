@@ -116,3 +116,21 @@ async def test_network_none_has_no_route_out(
     )
     assert (await bubblewrap.run(spec, lines)).ok
     assert [line.split()[0] for line in lines.of("stdout")] == ["blocked", "blocked"]
+
+
+def test_namespaces_left_by_a_crash_are_swept_busy_ones_kept() -> None:
+    subprocess.run(["ip", "netns", "add", "previewd-16001"], check=True)
+    subprocess.run(["ip", "netns", "add", "previewd-16002"], check=True)
+    holder = subprocess.Popen(["ip", "netns", "exec", "previewd-16002", "sleep", "30"])
+    try:
+        for _ in range(200):  # until the sleeper is inside
+            if subprocess.run(
+                ["ip", "netns", "pids", "previewd-16002"], capture_output=True
+            ).stdout:
+                break
+        assert network.remove_stale(min_age_s=0) >= 1
+        assert "previewd-16001" not in namespaces() and "previewd-16002" in namespaces()
+    finally:
+        holder.kill()
+        holder.wait()
+        subprocess.run(["ip", "netns", "del", "previewd-16002"], check=True)

@@ -102,8 +102,11 @@ def _plain(part: Static | Client | Server | None) -> dict[str, Any] | None:
 
 
 def command(argv: Argv | None) -> str:
-    """An argv as a shell would read it, or ``(none)``."""
-    return shlex.join(argv) if argv else "(none)"
+    """An argv as a shell would read it (but with ``$PORT`` left bare), or ``(none)``."""
+    if not argv:
+        return "(none)"
+    marker = "PORT_PLACEHOLDER_"
+    return shlex.join(word.replace(PORT, marker) for word in argv).replace(marker, PORT)
 
 
 def explain(detection: Detection) -> str:

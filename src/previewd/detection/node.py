@@ -109,12 +109,12 @@ def _strings(scan: Scan, path: str, data: dict[str, Any], key: str) -> dict[str,
 def role(scan: Scan, pkg: Package) -> str | None:
     """``"client"``, ``"server"`` or None: what this package.json builds or runs."""
     server = _server_package(scan, pkg)
-    if "build" in pkg.scripts and server is None:
-        return "client"
-    if _start_known(scan, pkg) and (server is not None or "build" not in pkg.scripts):
+    if server is not None and _start_known(scan, pkg):
         return "server"
     if "build" in pkg.scripts:
         return "client"
+    if "start" in pkg.scripts:
+        return "server"
     scan.note(f"{pkg.path} has neither a build nor a start script.")
     return None
 
@@ -131,7 +131,7 @@ def client(scan: Scan, pkg: Package, why: list[str], manager: str | None = None)
     front = _frontend(scan, pkg)
     told = f" and {front.dep} in {pkg.deps[front.dep]}" if front.dep else ""
     why.append(
-        f"{pkg.path} has a build script `{script}`{told} → {front.framework} app; "
+        f"{pkg.path} has a build script `{script}`{told} → {_an_app(front.framework)}; "
         f"output {front.output}/ ({front.output_why})."
     )
     tools = toolchain(scan, pkg.dir, pkg, why, manager)
@@ -148,8 +148,14 @@ def client(scan: Scan, pkg: Package, why: list[str], manager: str | None = None)
     )
 
 
+def _an_app(framework: str) -> str:
+    return framework if framework.endswith(" App") else f"{framework} app"
+
+
 def server(scan: Scan, pkg: Package, why: list[str], manager: str | None = None) -> Server | None:
     found = _server_package(scan, pkg)
+    if found is not None:
+        why.append(f"{pkg.path} lists {found[0]} in {pkg.deps[found[0]]} → {found[1]} server.")
     tools = toolchain(scan, pkg.dir, pkg, why, manager)
     start = _start(scan, pkg, tools, why)
     if start is None:
@@ -158,8 +164,6 @@ def server(scan: Scan, pkg: Package, why: list[str], manager: str | None = None)
     if "build" in pkg.scripts:
         build, build_why = _script(pkg, "build", tools)
         why.append(f"The server is built first: {build_why[0].lower()}{build_why[1:]}")
-    if found is not None:
-        why.append(f"{found[0]} in {pkg.deps[found[0]]} of {pkg.path} → a {found[1]} server.")
     return Server(
         runtime="node",
         dir=pkg.dir,
@@ -176,16 +180,20 @@ def toolchain(
 ) -> Toolchain:
     """Package manager, lockfile and install command of the project in ``folder``."""
     found = [(join(folder, name), pm) for name, pm in _LOCKFILES if scan.has(join(folder, name))]
-    declared, _, version = (pkg.package_manager or "").partition("@") if pkg else ("", "", "")
-    if manager is None and declared in MANAGERS:
+    field = pkg.package_manager if pkg and pkg.package_manager else ""
+    declared, _, version = field.partition("@")
+    if manager is not None:
+        source = f"{manager}, as previewd.toml says,"
+    elif declared in MANAGERS:
         manager = declared
-        why.append(f'{join(folder, "package.json")} declares "packageManager": {pkg and pkg.package_manager} → {manager}.')
-    elif manager is None and found:
+        source = f'{join(folder, "package.json")} declares "packageManager": "{field}" → {manager}:'
+    elif found:
         manager = found[0][1]
-        others = f" ({', '.join(p for p, _ in found[1:])} ignored)" if len(found) > 1 else ""
-        why.append(f"{found[0][0]} → {manager}{others}.")
-    elif manager is None:
+        ignored = f" ({', '.join(p for p, _ in found[1:])} ignored)" if len(found) > 1 else ""
+        source = f"{found[0][0]}{ignored} → {manager}:"
+    else:
         manager = "npm"
+        source = f"No lockfile in {shown(folder)} → npm:"
     lockfile = next((path for path, pm in found if pm == manager), None)
     major = version.split(".")[0]
     berry = manager == "yarn" and (
@@ -195,13 +203,13 @@ def toolchain(
     install = install_command(manager, lockfile is not None, berry, scripts=bool(needs))
     if lockfile:
         why.append(
-            f"Install with `{command(install)}`: it installs exactly what {lockfile} locks, "
-            "and that file's hash keys the install cache."
+            f"{source} `{command(install)}` installs exactly what {lockfile} locks, and that "
+            "file's hash keys the install cache."
         )
     else:
         why.append(
-            f"No {manager} lockfile in {shown(folder)} → `{command(install)}` resolves versions "
-            "afresh, and the install cannot be cached by a lockfile."
+            f"{source} `{command(install)}` resolves versions afresh, with no {manager} lockfile "
+            "to key the install cache."
         )
     if needs:
         why.append(
@@ -240,10 +248,16 @@ def _script(pkg: Package, name: str, tools: Toolchain) -> tuple[Argv, str]:
     script = pkg.scripts[name]
     direct = _direct(pkg, script)
     hooks = [f"{when}{name}" for when in ("pre", "post") if f"{when}{name}" in pkg.scripts]
+    via = f"{tools.manager} start" if name == "start" else f"{tools.manager} run {name}"
     if direct and not hooks and not tools.berry:
+        if script.split()[0] == "node":
+            return (
+                direct,
+                f"Run `{script}` directly: `{via}` would start another Node process first.",
+            )
         return direct, (
-            f"Run `{script}` as `{command(direct)}`: `{tools.manager} run` or npx would "
-            "start another Node process first."
+            f"Run `{script}` as `{command(direct)}`: `{via}` or npx would start another Node "
+            "process first."
         )
     argv = (tools.manager, "start") if name == "start" else (tools.manager, "run", name)
     if hooks:
@@ -271,7 +285,9 @@ def _direct(pkg: Package, script: str) -> Argv | None:
 def _server_package(scan: Scan, pkg: Package) -> tuple[str, str] | None:
     if "next" in pkg.deps and not _next_export(scan, pkg):
         return "next", "Next.js"
-    return next(((name, label) for name, label in _SERVER_PACKAGES.items() if name in pkg.deps), None)
+    return next(
+        ((name, label) for name, label in _SERVER_PACKAGES.items() if name in pkg.deps), None
+    )
 
 
 def _start_known(scan: Scan, pkg: Package) -> bool:
@@ -337,7 +353,9 @@ def _frontend(scan: Scan, pkg: Package) -> Frontend:
         return join(folder, default), default_why
 
     if "next" in deps:
-        return Frontend("Next.js (static export)", "next", *output("", "", "out", "next export writes out/"))
+        return Frontend(
+            "Next.js (static export)", "next", *output("", "", "out", "next export writes out/")
+        )
     if "@sveltejs/kit" in deps:
         if "@sveltejs/adapter-static" in deps:
             out = output("svelte.config", "pages", "build", "adapter-static's default")
@@ -345,7 +363,9 @@ def _frontend(scan: Scan, pkg: Package) -> Frontend:
         guess = "a guess: only @sveltejs/adapter-static writes a static site"
         return Frontend("SvelteKit", "@sveltejs/kit", *output("", "", "build", guess))
     if "astro" in deps:
-        return Frontend("Astro", "astro", *output("astro.config", "outDir", "dist", "Astro's default"))
+        return Frontend(
+            "Astro", "astro", *output("astro.config", "outDir", "dist", "Astro's default")
+        )
     if "react-scripts" in deps:
         return Frontend("Create React App", "react-scripts", join(folder, "build"), "its default")
     if "@vue/cli-service" in deps:

@@ -98,7 +98,8 @@ def install(scan: Scan, folder: str, why: list[str]) -> Install:
     requirements = join(folder, "requirements.txt")
     pyproject = join(folder, "pyproject.toml")
     setup = join(folder, "setup.py")
-    data = scan.toml(pyproject) or {}
+    parsed = scan.toml(pyproject)
+    data = parsed or {}
     listed = _pyproject_deps(data)
     if scan.has(requirements):
         lines = (scan.text(requirements) or "").splitlines()
@@ -106,7 +107,8 @@ def install(scan: Scan, folder: str, why: list[str]) -> Install:
         argv: Argv | None = (*_PIP, "-r", "requirements.txt")
         lockfile: str | None = requirements
         why.append(f"{requirements} → `{command(argv)}`; its hash keys the install cache.")
-    elif scan.has(setup) or "build-system" in data:
+    elif scan.has(setup) or "build-system" in data or (scan.has(pyproject) and parsed is None):
+        # An unreadable pyproject.toml is pip's to report, in the build log.
         argv, lockfile = (*_PIP, "."), pyproject if scan.has(pyproject) else setup
         why.append(f"{lockfile} → `{command(argv)}` installs the project and its dependencies.")
     elif scan.has(pyproject):
@@ -151,11 +153,19 @@ def _django(scan: Scan, folder: str, deps: Install) -> App | None:
     projects = sorted(
         posixpath.basename(d)
         for d in scan.dirs
-        if d != folder and posixpath.dirname(d) == ("" if folder == "." else folder)
+        if d != folder
+        and posixpath.dirname(d) == ("" if folder == "." else folder)
         and scan.has(join(d, "wsgi.py"))
     )
     if "gunicorn" in deps.deps and projects:
-        start: Argv = ("python", "-m", "gunicorn", f"{projects[0]}.wsgi", "--bind", f"0.0.0.0:{PORT}")
+        start: Argv = (
+            "python",
+            "-m",
+            "gunicorn",
+            f"{projects[0]}.wsgi",
+            "--bind",
+            f"0.0.0.0:{PORT}",
+        )
         how = f"gunicorn is listed, so gunicorn serves {projects[0]}.wsgi"
     else:
         start = ("python", "manage.py", "runserver", f"0.0.0.0:{PORT}", "--noreload")
@@ -184,11 +194,29 @@ def _flask(entries: list[tuple[str, str, str]], deps: Install) -> App | None:
         var = match.group(1) if match else "create_app()"
         module = _module(rel)
         if "gunicorn" in deps.deps:
-            start: Argv = ("python", "-m", "gunicorn", f"{module}:{var}", "--bind", f"0.0.0.0:{PORT}")
+            start: Argv = (
+                "python",
+                "-m",
+                "gunicorn",
+                f"{module}:{var}",
+                "--bind",
+                f"0.0.0.0:{PORT}",
+            )
             how = "gunicorn is listed, so gunicorn serves it"
         else:
             app = module if var in ("app", "application", "create_app()") else f"{module}:{var}"
-            start = ("python", "-m", "flask", "--app", app, "run", "--host", "0.0.0.0", "--port", PORT)
+            start = (
+                "python",
+                "-m",
+                "flask",
+                "--app",
+                app,
+                "run",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                PORT,
+            )
             how = "the Flask server runs it"
         made = f"`{var} = Flask(`" if match else "a create_app() factory"
         return App("Flask", start, {}, f"{path} has {made} → a Flask (WSGI) app; {how}.")
@@ -203,7 +231,7 @@ def _streamlit(entries: list[tuple[str, str, str]]) -> App | None:
     pattern = _imports("streamlit")
     for path, rel, text in entries:
         if pattern.search(text):
-            start = ("python", "-m", "streamlit", "run", rel, "--server.port", PORT)
+            start: Argv = ("python", "-m", "streamlit", "run", rel, "--server.port", PORT)
             start += ("--server.headless", "true", "--browser.gatherUsageStats", "false")
             return App("Streamlit", start, {}, f"{path} imports streamlit → a Streamlit app.")
     return None
@@ -214,6 +242,8 @@ def _gradio(entries: list[tuple[str, str, str]]) -> App | None:
     for path, rel, text in entries:
         if pattern.search(text):
             env = {"GRADIO_SERVER_PORT": PORT, "GRADIO_SERVER_NAME": "0.0.0.0"}
-            why = f"{path} imports gradio → a Gradio app; it reads its port from GRADIO_SERVER_PORT."
+            why = (
+                f"{path} imports gradio → a Gradio app; it reads its port from GRADIO_SERVER_PORT."
+            )
             return App("Gradio", ("python", rel), env, why)
     return None

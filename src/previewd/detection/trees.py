@@ -87,13 +87,16 @@ class DirectoryTree:
             fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO, a device
                 return None
             if info.st_size > limit:
                 raise _too_large(path, limit)
-            data = file.read(limit + 1)
+            with os.fdopen(fd, "rb", closefd=False) as file:
+                data = file.read(limit + 1)
+        finally:
+            os.close(fd)
         if len(data) > limit:  # it grew since fstat
             raise _too_large(path, limit)
         return data

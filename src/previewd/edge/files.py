@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import BinaryIO, Protocol
 
 from previewd.edge import compression
@@ -175,22 +175,37 @@ class FileCache:
         Each chunk is read in a thread and written only once the client has taken
         the previous one, so a slow client holds one chunk of memory, not the file.
         """
-        loop = asyncio.get_running_loop()
-        file = await loop.run_in_executor(self._executor, self._open_at, digest, first)
+        opening = self._executor.submit(self._open_at, digest, first)
+        try:
+            file = await asyncio.wrap_future(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)  # the client left while we opened
+            raise
+        reading: Future[bytes] | None = None
         try:
             remaining = last - first + 1
             while remaining > 0:
-                chunk = await loop.run_in_executor(self._executor, file.read, min(CHUNK, remaining))
+                reading = self._executor.submit(file.read, min(CHUNK, remaining))
+                chunk = await asyncio.wrap_future(reading)
                 if not chunk:
                     raise ConnectionAbortedError(f"blob {digest} ended {remaining} bytes early")
                 out.write(chunk)
                 remaining -= len(chunk)
                 await out.drain()
         finally:
-            file.close()
+            if reading is not None and not reading.done():
+                # cancelled while a thread reads: close there once it is done
+                reading.add_done_callback(lambda _: file.close())
+            else:
+                file.close()
 
     def _open_at(self, digest: str, offset: int) -> BinaryIO:
         file = self.blobs.open(digest)
         if offset:
             file.seek(offset)
         return file
+
+
+def _close_opened(opening: Future[BinaryIO]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()

@@ -44,7 +44,7 @@ class ConnectionLimits:
 
 
 class _Refused(Exception):
-    """Stop parsing and answer with ``response``, then close the connection."""
+    """Raised in a parser callback: stop parsing, answer ``status``, close the connection."""
 
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(message)
@@ -251,9 +251,13 @@ class HttpConnection(asyncio.Protocol):
     async def _complete(self, request: Request, waiting: Awaitable[None]) -> None:
         try:
             await waiting
-        except (ConnectionError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             self._task = None
-            self._abort()
+            self.abort()
+            raise
+        except ConnectionError:
+            self._task = None
+            self.abort()
             return
         except Exception:
             logger.exception("edge: handler failed on %r", request)
@@ -273,7 +277,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _fail(self, request: Request) -> None:
         if self._started:
-            self._abort()  # half a response cannot be taken back
+            self.abort()  # half a response cannot be taken back
             return
         request.keep_alive = False
         body = pages.error(500, "Internal Server Error", "The edge failed to answer this request.")
@@ -348,11 +352,10 @@ class HttpConnection(asyncio.Protocol):
             return
         transport.close()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Drop the connection at once, whatever is in flight."""
         if self._transport is not None:
             self._transport.abort()
-
-    abort = _abort
 
     def _wake_writer(self, exc: Exception | None) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
@@ -385,7 +388,10 @@ class HttpConnection(asyncio.Protocol):
         if deadline is None or self._task is not None or self._transport is None:
             return  # busy answering: the deadline is set again when done
         if self._loop.time() >= deadline:
-            self._transport.close() if not self._discarding else self._transport.abort()
+            if self._discarding:
+                self._transport.abort()  # it would not stop sending: cut it off
+            else:
+                self._transport.close()
             return
         self._timer = self._loop.call_at(deadline, self._on_timer)
         self._timer_at = deadline

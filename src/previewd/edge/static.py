@@ -9,6 +9,7 @@ error pages) branches off that path.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from html import escape
 
 from previewd.edge import pages
 from previewd.edge.compression import MIN_SIZE, negotiate
@@ -67,7 +68,8 @@ class StaticFiles:
         tail = self.dates.tail(request)
         if found.status == 308:
             location = found.location + query.decode("latin-1")
-            body = pages.page("Moved", f'This page is at <a href="{location}">{location}</a>.')
+            link = escape(location)
+            body = pages.page("Moved", f'This page is at <a href="{link}">{link}</a>.')
             response = simple(
                 308, body, tail, head_only=request.is_head, headers=[("Location", location)]
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from previewd.errors import BadRequest
+from previewd.runtimes import cgroups, network
 from previewd.runtimes.base import Runtime
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
 from previewd.runtimes.unsafe_local import UnsafeLocalRuntime
@@ -25,6 +26,9 @@ def choose(name: str | None = None) -> Runtime:
         if _checked is None:
             runtime = BubblewrapRuntime()
             runtime.check()
+            # what a crashed previewd left behind: empty cgroups, namespaces without processes
+            cgroups.remove_stale()
+            network.remove_stale()
             _checked = runtime
         return _checked
     if name == "unsafe-local":

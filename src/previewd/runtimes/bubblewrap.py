@@ -2,8 +2,7 @@
 
 How one sandbox is made:
 
-1. Its cgroups are created with their limits (:mod:`previewd.runtimes.cgroups`)
-   and, for ``network="registries"``, its network namespace
+1. For ``network="registries"``, its network namespace is made
    (:mod:`previewd.runtimes.network`).
 2. ``bwrap`` starts as root (so it can bind directories only root may reach,
    such as a data directory under ``/root``) with fresh PID, IPC, UTS, cgroup
@@ -11,8 +10,10 @@ How one sandbox is made:
    ``/usr`` read-only, a handful of ``/etc`` files (certificates, a made-up
    ``passwd``), ``/proc``, a minimal ``/dev``, sized tmpfs at ``/tmp`` and
    ``/dev/shm``, and the work directory at ``/work``: nothing else of the host.
-3. ``bwrap`` holds the sandbox back (``--block-fd``) until its first process,
-   whose pid ``--info-fd`` tells us, is in the cgroups: nothing runs unlimited.
+3. Its cgroups are made with their limits (:mod:`previewd.runtimes.cgroups`)
+   while ``bwrap`` sets up, and ``bwrap`` holds the sandbox back
+   (``--block-fd``) until its first process, whose pid ``--info-fd`` tells us,
+   is in them: nothing runs unlimited.
 4. Inside, ``setpriv`` drops to an unprivileged host uid (65534 by default)
    with no capabilities and ``no_new_privs``, under a seccomp filter
    (:mod:`previewd.runtimes.seccomp`), and runs the command. Files it writes
@@ -58,6 +59,14 @@ _ETC = "alternatives ld.so.cache localtime os-release protocols services ssl/cer
 _ETC_DIRS = ("/etc", "/etc/ssl")
 # paths a Mount may not cover, so the sandbox keeps its shape
 _RESERVED = ("/", "/usr", "/etc", "/proc", "/dev", "/bin", "/sbin", "/lib", "/lib64", "/tmp")
+# Variables the dynamic loader and libc act on before main(). The spec's environment
+# reaches setpriv while it still holds CAP_SETUID, so none of these may come from a spec
+# (glibc ignores the same list for set-uid programs). Commands may set them for their own
+# children inside.
+_UNSAFE_ENV = {
+    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+    "MALLOC_TRACE", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
+}  # fmt: skip
 
 
 class BubblewrapRuntime:
@@ -68,7 +77,10 @@ class BubblewrapRuntime:
     def __init__(self, *, uid: int = 65534, gid: int = 65534, bwrap: str = "bwrap") -> None:
         self.uid = uid
         self.gid = gid
+        # absolute paths, found on the host's PATH: never the spec's
         self.bwrap = shutil.which(bwrap) or bwrap
+        self.nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+        self.setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "/usr/bin/setpriv"
         self._system = _system_binds()
         self._filter = seccomp.program() if seccomp.supported() else None
 
@@ -109,7 +121,7 @@ class BubblewrapRuntime:
     async def start(self, spec: SandboxSpec, on_line: OnLine | None = None) -> Supervised:
         _validate(spec)
         started = time.monotonic()
-        group = Cgroup.create(secrets.token_hex(8), spec.limits)
+        group: Cgroup | None = None
         net: RegistryNetwork | None = None
         proc: Child | None = None
         ours: list[int] = []
@@ -125,36 +137,46 @@ class BubblewrapRuntime:
             info_r, info_w = os.pipe()
             block_r, block_w = os.pipe()
             ours += [info_r, block_w]
-            argv, theirs = self._argv(spec, net, info_w, block_r)
+            theirs = [info_w, block_r]
             try:
+                argv, fds = self._argv(spec, net, info_w, block_r)
+                theirs += fds
                 proc = await spawn(argv, env={**DEFAULT_ENV, **spec.env}, pass_fds=theirs)
             finally:
                 for fd in theirs:
                     os.close(fd)
+            # made while bwrap starts (on another CPU): it waits for us at block_fd anyway
+            group = Cgroup.create(secrets.token_hex(8), spec.limits)
             ours.remove(info_r)
             child = await _child_pid(info_r, proc)
-            pidfd = os.pidfd_open(child)
-            ours.append(pidfd)
-            # the sandbox's pid 1 waits on block_fd: it has run nothing of its own yet
-            group.add(child)
+            try:
+                pidfd = os.pidfd_open(child)
+                ours.append(pidfd)
+                # The sandbox's pid 1 waits on block_fd: it has run nothing of its own yet.
+                # Joining a v1 cgroup may wait for an RCU grace period (ms): not on the loop.
+                await asyncio.to_thread(group.add, child)
+            except ProcessLookupError:  # bwrap gave up while setting the sandbox up
+                raise await _failed(proc) from None
             os.write(block_w, b"go")
         except BaseException:
             if proc is not None:
                 proc.kill()
                 await proc.wait()
-            await group.close()
+            if group is not None:
+                await group.close()
             if net is not None:
                 await net.close()
             for fd in ours:
                 os.close(fd)
             raise
         os.close(block_w)
+        sandbox = group
 
         def kill_tree() -> None:
             # killing pid 1 of the sandbox's PID namespace kills every process in it
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            group.kill()
+            sandbox.kill()
 
         async def release() -> None:
             # The launcher exits as soon as the command does, while the sandbox's pid 1
@@ -174,11 +196,11 @@ class BubblewrapRuntime:
                 loop.remove_reader(pidfd)
                 os.close(pidfd)
 
-        cleanups = [release, group.close, *([net.close] if net else [])]
+        cleanups = [release, sandbox.close, *([net.close] if net else [])]
         return Supervised(
             proc,
             spec,
-            cgroup=group,
+            cgroup=sandbox,
             kill_tree=kill_tree,
             cleanups=cleanups,
             on_line=on_line,
@@ -224,8 +246,8 @@ class BubblewrapRuntime:
             resolv_conf=net.resolv_conf if net else "",
         )
         if net is not None:
-            argv = ["nsenter", f"--net={net.path}", "--", *argv]
-        return argv, [*fds, info_w, block_r]
+            argv = [self.nsenter, f"--net={net.path}", "--", *argv]
+        return argv, fds
 
     def _argv_with(
         self,
@@ -272,21 +294,18 @@ class BubblewrapRuntime:
         argv += extra
         if self._filter is not None:
             argv += ["--seccomp", str(_data_fd(self._filter, fds))]
-        argv += [*_setpriv(self.uid, self.gid), *command]
+        argv += [
+            self.setpriv,
+            f"--reuid={self.uid}",
+            f"--regid={self.gid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+            *command,
+        ]
         return argv, fds
-
-
-def _setpriv(uid: int, gid: int) -> list[str]:
-    return [
-        "setpriv",
-        f"--reuid={uid}",
-        f"--regid={gid}",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        "--no-new-privs",
-        "--",
-    ]
 
 
 def _system_binds() -> list[str]:
@@ -335,14 +354,27 @@ async def _child_pid(info_fd: int, proc: Child) -> int:
         transport.close()
     with contextlib.suppress(ValueError, KeyError, TypeError):
         return int(json.loads(data)["child-pid"])
+    raise await _failed(proc)
+
+
+async def _failed(proc: Child) -> Unavailable:
+    """The error for a bwrap that exited before its sandbox was made, with what it said."""
     await proc.wait()
     err = (await proc.stderr.read()).decode(errors="replace").strip()
-    raise Unavailable(f"bubblewrap failed to start the sandbox: {err}", hint=INSTALL_HINT)
+    return Unavailable(f"bubblewrap failed to start the sandbox: {err}", hint=INSTALL_HINT)
 
 
 def _validate(spec: SandboxSpec) -> None:
     if not spec.argv:
         raise BadRequest("a sandbox needs a command to run")
+    for name in spec.env:
+        if not name or "=" in name or "\0" in name:
+            raise BadRequest(f"{name!r} is not an environment variable name")
+        if name.startswith("LD_") or name in _UNSAFE_ENV:
+            raise BadRequest(
+                f"environment variable {name} may not be set by a sandbox spec",
+                hint="set it inside the command (sh -c 'NAME=value exec ...') instead",
+            )
     if not spec.workdir.is_dir():
         raise BadRequest(f"work directory {spec.workdir} does not exist")
     for mount in spec.mounts:
@@ -354,7 +386,9 @@ def _validate(spec: SandboxSpec) -> None:
             or str(target) != mount.target
         ):
             raise BadRequest(f"mount target {mount.target!r} must be a normalised absolute path")
-        if any(target == PurePosixPath(r) or target.is_relative_to(r) for r in _RESERVED[1:]):
+        if target in (PurePosixPath("/work"), PurePosixPath(SOCKET_DIR)) or any(
+            target == PurePosixPath(r) or target.is_relative_to(r) for r in _RESERVED[1:]
+        ):
             raise BadRequest(f"mount target {mount.target} would cover a system directory")
         if not mount.source.exists():
             raise BadRequest(f"mount source {mount.source} does not exist")

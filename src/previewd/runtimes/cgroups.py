@@ -20,6 +20,7 @@ import errno
 import functools
 import os
 import signal
+import time
 from pathlib import Path
 
 from previewd.errors import Unavailable
@@ -69,6 +70,24 @@ def available() -> bool:
     return all(c in found and os.access(found[c].parent, os.W_OK) for c in CONTROLLERS)
 
 
+def remove_stale(min_age_s: float = 60) -> int:
+    """Remove empty sandbox groups older than ``min_age_s`` (left by a crash); count them."""
+    removed = 0
+    now = time.time()
+    for base in dict.fromkeys(hierarchies().values()):
+        try:
+            children = [path for path in base.iterdir() if path.is_dir()]
+        except FileNotFoundError:
+            continue
+        for path in children:
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime < min_age_s:
+                    continue
+                path.rmdir()  # EBUSY while any process is inside
+                removed += 1
+    return removed
+
+
 class Cgroup:
     """The groups of one sandbox. Make them with :meth:`create`, end with :meth:`close`."""
 
@@ -106,9 +125,9 @@ class Cgroup:
         # without the swap limit too, a group over its limit swaps instead of dying
         if (memory / "memory.memsw.limit_in_bytes").exists():
             _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
-        cpu = self.dirs["cpu"]
-        _write(cpu / "cpu.cfs_period_us", _PERIOD_US)
-        _write(cpu / "cpu.cfs_quota_us", max(1000, int(limits.cpu_cores * _PERIOD_US)))
+        # quota per period; a new group's period is the kernel's default, 100 ms
+        quota = max(1000, int(limits.cpu_cores * _PERIOD_US))
+        _write(self.dirs["cpu"] / "cpu.cfs_quota_us", quota)
         _write(self.dirs["pids"] / "pids.max", limits.pids)
 
     def add(self, pid: int) -> None:

@@ -25,6 +25,8 @@ import contextlib
 import ipaddress
 import json
 import logging
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +84,7 @@ class RegistryNetwork:
             net = cls(slot, resolvers)
             base = POOL.network_address + 4 * slot
             host, inside = base + 1, base + 2
-            added = await _ip(
+            code, err = await _ip(
                 f"netns add {net.name}\n"
                 f"link add {net.host_link} mtu {mtu} type veth peer name eth0 mtu {mtu} "
                 f"netns {net.name}\n"
@@ -91,12 +93,13 @@ class RegistryNetwork:
                 check=False,
                 force=False,
             )
-            if added != 0:  # another previewd holds this slot (or a crashed one left it)
+            if code != 0:
                 _used.discard(slot)
-                if Path("/run/netns", net.name).exists():
-                    continue
-                await net.close()
-                raise Unavailable(f"could not make the network namespace {net.name}")
+                # line 1 failing means the namespace exists: another previewd's, or a
+                # crashed one's; later lines failing leave parts of ours to remove
+                if "-:1" not in err:
+                    await net.close()
+                continue
             try:
                 await _ip(
                     f"addr add {inside}/30 dev eth0\nlink set lo up\nlink set eth0 up\n"
@@ -115,6 +118,25 @@ class RegistryNetwork:
             await _ip(f"link del {self.host_link}\nnetns del {self.name}\n", check=False)
         finally:
             _used.discard(self.slot)
+
+
+def remove_stale(min_age_s: float = 60) -> int:
+    """Remove sandbox namespaces with no process left in them (a crash's); count them."""
+    removed = 0
+    now = time.time()
+    for path in Path("/run/netns").glob("previewd-*") if Path("/run/netns").exists() else ():
+        with contextlib.suppress(OSError, ValueError):
+            slot = int(path.name.removeprefix("previewd-"))
+            if now - path.stat().st_mtime < min_age_s or slot in _used:
+                continue
+            pids = subprocess.run(["ip", "netns", "pids", path.name], capture_output=True)
+            if pids.returncode == 0 and not pids.stdout.strip():
+                batch = f"link del pvh{slot}\nnetns del {path.name}\n"
+                subprocess.run(
+                    ["ip", "-force", "-batch", "-"], input=batch.encode(), capture_output=True
+                )
+                removed += 1
+    return removed
 
 
 async def ensure_firewall() -> tuple[str, ...]:
@@ -208,14 +230,14 @@ async def _uplink_mtu() -> int:
 
 async def _ip(
     batch: str, *, netns: str | None = None, check: bool = True, force: bool = True
-) -> int:
+) -> tuple[int, str]:
     """Run ``ip`` commands in one process; with ``force``, go on past errors."""
     args = ["ip", *(["-n", netns] if netns else []), *(["-force"] if force else []), "-batch", "-"]
-    code, _ = await _run(*args, stdin=batch, check=check)
-    return code
+    return await _run(*args, stdin=batch, check=check)
 
 
 async def _run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple[int, str]:
+    """Exit status and stdout (stderr when it failed) of ``argv``."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -230,6 +252,9 @@ async def _run(*argv: str, stdin: str | None = None, check: bool = True) -> tupl
         ) from exc
     out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     code = proc.returncode or 0
-    if check and code != 0:
-        raise Unavailable(f"{' '.join(argv)} failed: {err.decode(errors='replace').strip()}")
+    if code != 0:
+        message = err.decode(errors="replace").strip()
+        if check:
+            raise Unavailable(f"{' '.join(argv)} failed: {message}")
+        return code, message
     return code, out.decode()
