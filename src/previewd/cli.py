@@ -190,3 +190,20 @@ def rm(target: str, whole_project: bool, yes: bool) -> None:
         else:
             client.delete_deployment(target)
     out.print(f"[green]✓[/] removed {target}", highlight=False)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
+@explained
+def detect(directory: Path, as_json: bool) -> None:
+    """Say what DIRECTORY is, how previewd would build and run it, and why."""
+    import json
+
+    from previewd.detection import DirectoryTree, detect, explain
+
+    found = detect(DirectoryTree(directory))
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), indent=2))
+    else:
+        click.echo(explain(found))

@@ -51,3 +51,13 @@ def test_route_table() -> None:
     routes.set("never-set", None)
     assert routes.get("shop") is None
     assert routes.labels() == ["main--shop"]
+
+
+def test_replace_gives_a_site_with_its_own_memo() -> None:
+    # the control plane shares one Site per snapshot and renames it per label
+    base = make_site()
+    base.resolved[b"/"] = "memo"
+    renamed = dataclasses.replace(base, deployment_id="9z", project="other")
+    assert (renamed.deployment_id, renamed.project) == ("9z", "other")
+    assert renamed.files is base.files
+    assert renamed.resolved == {}

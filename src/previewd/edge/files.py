@@ -117,11 +117,14 @@ class FileCache:
         being compressed in a thread, or its identity bytes are not in memory yet.
         """
         digest = entry.digest
+        preferred = True
         for encoding in encodings:
-            key = (digest, encoding)
-            data = self.get(key)
+            data = self.get((digest, encoding))
             if data is None:
+                if not preferred:
+                    continue  # only the client's favourite is made; others if already there
                 data = self._make(entry, encoding)
+                preferred = False
             if data:
                 return encoding, data
             if data is not None:
@@ -142,8 +145,7 @@ class FileCache:
             identity = self.get(entry.digest)
             if identity is None:
                 return None
-            data = self._keep(key, compression.compress(identity, encoding), entry.size)
-            return data
+            return self._keep(key, compression.compress(identity, encoding), entry.size)
         if entry.size <= self.max_compress and key not in self._compressing:
             self._compressing.add(key)
             loop = asyncio.get_running_loop()

@@ -31,6 +31,8 @@ class Resolution(NamedTuple):
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
     """``b"/a%20b?x=1"`` → ``(b"/a%20b", b"?x=1")``. The path stays percent-encoded."""
+    if b"?" not in target and b"#" not in target:
+        return target, b""
     path, mark, query = target.partition(b"?")
     path = path.partition(b"#")[0]
     return path, (mark + query.partition(b"#")[0]) if mark else b""

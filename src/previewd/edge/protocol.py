@@ -179,6 +179,8 @@ class HttpConnection(asyncio.Protocol):
             request.range = value
         elif lowered == b"if-range":
             request.if_range = value
+        elif lowered == b"connection":
+            request.connection = value
 
     def on_headers_complete(self) -> None:
         request = self._request
@@ -186,7 +188,6 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         request.method = parser.get_method()
         request.target = self._url
-        request.http_version = parser.get_http_version()
         request.keep_alive = parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:

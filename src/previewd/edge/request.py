@@ -17,9 +17,9 @@ class Request:
         "accept_encoding",
         "body_size",
         "canned",
+        "connection",
         "headers",
         "host",
-        "http_version",
         "if_none_match",
         "if_range",
         "keep_alive",
@@ -31,8 +31,8 @@ class Request:
     def __init__(self) -> None:
         self.method = b""
         self.target = b""
-        self.http_version = "1.1"
-        self.keep_alive = True
+        self.keep_alive = True  # the parser's verdict from the version and Connection
+        self.connection: bytes | None = None  # the Connection header as sent
         self.headers: list[tuple[bytes, bytes]] = []
         self.host: bytes | None = None
         self.if_none_match: bytes | None = None

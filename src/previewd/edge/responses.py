@@ -44,11 +44,11 @@ def head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
 class DateHeader:
     """The end of every response head: ``Date`` (formatted once a second) and the blank line."""
 
-    __slots__ = ("_close", "_keep", "_keep10", "_second")
+    __slots__ = ("_close", "_keep", "_keep_alive", "_second")
 
     def __init__(self) -> None:
         self._second = -1
-        self._keep = self._keep10 = self._close = b""
+        self._keep = self._keep_alive = self._close = b""
 
     def tail(self, request: Request) -> bytes:
         """``Date`` + blank line, with the ``Connection`` header ``request`` needs."""
@@ -57,12 +57,14 @@ class DateHeader:
             self._refresh(second)
         if not request.keep_alive:
             return self._close
-        return self._keep if request.http_version != "1.0" else self._keep10
+        # An HTTP/1.0 client keeps the connection only if told so; it asked with
+        # "Connection: keep-alive", and saying it to an HTTP/1.1 client is harmless.
+        return self._keep if request.connection is None else self._keep_alive
 
     def _refresh(self, second: int) -> None:
         date = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n\r\n"
         self._keep = date
-        self._keep10 = b"Connection: keep-alive\r\n" + date
+        self._keep_alive = b"Connection: keep-alive\r\n" + date
         self._close = b"Connection: close\r\n" + date
         self._second = second
 

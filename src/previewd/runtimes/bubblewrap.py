@@ -155,9 +155,9 @@ class BubblewrapRuntime:
                 # The sandbox's pid 1 waits on block_fd: it has run nothing of its own yet.
                 # Joining a v1 cgroup may wait for an RCU grace period (ms): not on the loop.
                 await asyncio.to_thread(group.add, child)
-            except ProcessLookupError:  # bwrap gave up while setting the sandbox up
+                os.write(block_w, b"go")
+            except (ProcessLookupError, BrokenPipeError):  # bwrap gave up setting it up
                 raise await _failed(proc) from None
-            os.write(block_w, b"go")
         except BaseException:
             if proc is not None:
                 proc.kill()
