@@ -7,7 +7,8 @@ usage error (click's own message).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,9 +34,9 @@ def explained(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PreviewdError as exc:
-            err.print(f"[red]error:[/] {exc.message}", highlight=False)
+            click.echo(click.style("error: ", fg="red") + exc.message, err=True)
             if exc.hint:
-                err.print(f"[dim]hint: {exc.hint}[/]", highlight=False)
+                click.echo(click.style(f"hint: {exc.hint}", dim=True), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -98,34 +99,30 @@ def up(**options: Any) -> None:
 @explained
 def deploy(directory: Path, project: str | None, alias: str | None, spa: bool) -> None:
     """Deploy DIRECTORY and print its URL (uploads only what the server lacks)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
     name = project or _project_name(directory)
-    with (
-        _client() as client,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=err,
-            transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task("uploading", total=None)
-        deployment = client.deploy_dir(
-            name,
-            directory,
-            alias=alias,
-            spa=spa,
-            progress=lambda sent, total: bar.update(task, completed=sent, total=total),
-        )
+    with _client() as client, _upload_progress() as progress:
+        deployment = client.deploy_dir(name, directory, alias=alias, spa=spa, progress=progress)
     if deployment.status == "failed":
         raise PreviewdError(f"deployment {deployment.id} failed: {deployment.error}")
-    out.print(f"[green]✓[/] {deployment.files} files, deployment {deployment.id}")
+    files = f"{deployment.files} file{'s' if deployment.files != 1 else ''}"
+    out.print(f"[green]✓[/] {files}, deployment {deployment.id}")
     out.print(deployment.url, highlight=False)
     for alias_view in deployment.aliases:
         out.print(alias_view.url, highlight=False)
+
+
+@contextmanager
+def _upload_progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; nothing when output goes to a file or a pipe."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("uploading", total=None)
+        yield lambda sent, total: bar.update(task, completed=sent, total=total)
 
 
 def _project_name(directory: Path) -> str:
@@ -193,7 +190,9 @@ def rm(target: str, whole_project: bool, yes: bool) -> None:
 
 
 @main.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default="."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
 @explained
 def detect(directory: Path, as_json: bool) -> None:
