@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from previewd.client import Client  # noqa: E402  (the version must exist first)
-from previewd.config import Config  # noqa: E402
-from previewd.errors import PreviewdError  # noqa: E402
+from previewd.client import Client
+from previewd.config import Config
+from previewd.errors import PreviewdError
 
 __all__ = ["Client", "Config", "PreviewdError", "__version__"]

@@ -80,7 +80,7 @@ class Config(Limits):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_path / 'previewd.db'}"
+        return f"sqlite:///{self.data_path / 'previewd.db'}"
 
     @property
     def token_file(self) -> Path:

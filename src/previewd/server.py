@@ -73,6 +73,7 @@ class Previewd:
         self.route_sync = RouteSync(self.service, self.broker, self.routes)
         self.service.serving = self.route_sync.serves
         self.worker = Worker(self.service, self.broker)
+        self.service.prebuild = self.worker.prebuild
         self.edge = EdgeServer(
             self.routes,
             self.blobs,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import BinaryIO
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from previewd import names, snapshots
 from previewd.blobs import LocalBlobStore, is_digest
@@ -33,6 +34,8 @@ def deployment_topic(deployment_id: str) -> str:
 
 
 class Service:
+    """Async operations over the store; each runs as one transaction in a worker thread."""
+
     def __init__(self, config: Config, db: Database, blobs: LocalBlobStore, broker: Broker):
         self.config = config
         self.db = db
@@ -41,38 +44,45 @@ class Service:
         # Set by the process that runs an edge: tells whether it serves a deployment
         # yet, so that waiting callers get an answer only once the URL works.
         self.serving: Callable[[str, str], bool] | None = None
+        # Set by the process that builds: the output of a source that needs no
+        # sandbox (a static site), or None when it must be queued for a worker.
+        self.prebuild: Callable[[snapshots.Snapshot], snapshots.Snapshot | None] | None = None
 
     # -- projects ---------------------------------------------------------
 
     async def create_project(self, name: str) -> ProjectView:
         names.check_project(name)
-        async with self.db.session() as s:
-            if await _find_project(s, name):
+
+        def create(s: Session) -> ProjectView:
+            if _find_project(s, name):
                 raise Conflict(f"project {name!r} exists already")
-            s.add(Project(name=name))
-        return await self.get_project(name)
+            project = Project(name=name)
+            s.add(project)
+            s.flush()
+            return self._project_view(s, project)
+
+        return await self.db.run(create)
 
     async def get_project(self, name: str) -> ProjectView:
-        async with self.db.session() as s:
-            project = await _project(s, name)
-            return await self._project_view(s, project)
+        return await self.db.run(lambda s: self._project_view(s, _project(s, name)))
 
     async def list_projects(self) -> list[ProjectView]:
-        async with self.db.session() as s:
-            projects = (await s.scalars(select(Project).order_by(Project.name))).all()
-            return [await self._project_view(s, p) for p in projects]
+        def list_(s: Session) -> list[ProjectView]:
+            projects = s.scalars(select(Project).order_by(Project.name)).all()
+            return [self._project_view(s, p) for p in projects]
+
+        return await self.db.run(list_)
 
     async def delete_project(self, name: str) -> None:
-        async with self.db.session() as s:
-            project = await _project(s, name)
-            ids = (
-                await s.scalars(select(Deployment.id).where(Deployment.project_id == project.id))
-            ).all()
-            alias_names = (
-                await s.scalars(select(Alias.name).where(Alias.project_id == project.id))
-            ).all()
-            await s.execute(delete(Project).where(Project.id == project.id))
-        for prefix in [*ids, *alias_names]:
+        def remove(s: Session) -> list[str]:
+            project = _project(s, name)
+            ids = s.scalars(select(Deployment.id).where(Deployment.project_id == project.id))
+            aliases = s.scalars(select(Alias.name).where(Alias.project_id == project.id))
+            labels = [*ids.all(), *aliases.all()]
+            s.execute(delete(Project).where(Project.id == project.id))
+            return labels
+
+        for prefix in await self.db.run(remove):
             self._route(names.label(name, prefix), name, None)
 
     # -- blobs ------------------------------------------------------------
@@ -98,216 +108,225 @@ class Service:
         *,
         alias: str | None = None,
         spa: bool = False,
-    ) -> DeploymentView:
-        """Record a deployment of ``changeset`` and queue its build; the project is made if new."""
+    ) -> str:
+        """Record a deployment of ``changeset``; return its id. The project is made if new.
+
+        Sources that need no build (``prebuild`` returns their output) go live
+        in the same transaction; the others are queued for a worker.
+        """
         names.check_project(project_name)
         if alias is not None:
             names.check_alias(alias)
-        async with self.db.session() as s:
-            project = await _find_project(s, project_name)
-            if project is None:
-                project = Project(name=project_name)
-                s.add(project)
-                await s.flush()
-            base = await self._base_files(s, project, changeset.base)
-            snap = snapshots.apply(base, changeset, self.config)
-            await _store_snapshot(s, snap)
-            deployment = Deployment(
-                id=names.new_deployment_id(),
-                project_id=project.id,
-                source=snap.digest,
-                alias=alias,
-                spa=spa,
-            )
-            s.add(deployment)
-            await s.flush()
+        record = partial(self._record, project_name, changeset, alias=alias, spa=spa)
+        deployment, moved = await self.db.run(record)
+        if moved is None:
+            self.broker.publish(JOBS, {"deployment": deployment.id})
+        else:
+            self._announce(project_name, deployment, moved)
+        return deployment.id
+
+    def _record(
+        self, project_name: str, changeset: Changeset, s: Session, *, alias: str | None, spa: bool
+    ) -> tuple[Deployment, list[str] | None]:
+        project = _find_project(s, project_name)
+        if project is None:
+            project = Project(name=project_name)
+            s.add(project)
+            s.flush()
+        snap = snapshots.apply(_base_files(s, project, changeset.base), changeset, self.config)
+        _store_snapshot(s, snap)
+        deployment = Deployment(
+            id=names.new_deployment_id(),
+            project_id=project.id,
+            source=snap.digest,
+            alias=alias,
+            spa=spa,
+        )
+        s.add(deployment)
+        s.flush()
+        output = self.prebuild(snap) if self.prebuild else None
+        if output is None:
             s.add(Job(kind="build", deployment_seq=deployment.seq))
-            view = await self._deployment_view(s, deployment, project.name)
-        self.broker.publish(JOBS, {"deployment": deployment.id})
-        return view
+            return deployment, None
+        return deployment, _go_live(s, project, deployment, output)
 
     async def wait(self, deployment_id: str, timeout: float = 60.0) -> DeploymentView:
         """The deployment once it failed or its URL serves it (or as it is after ``timeout`` s)."""
         async with self.broker.subscribe(deployment_topic(deployment_id)) as queue:
-            view = await self.get_deployment(deployment_id)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while not self._settled(view):
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
+            while not await self._settled(deployment_id):
                 try:
-                    await asyncio.wait_for(queue.get(), remaining)
+                    await asyncio.wait_for(queue.get(), deadline - loop.time())
                 except TimeoutError:
                     break
-                view = await self.get_deployment(deployment_id)
-            return view
+        return await self.get_deployment(deployment_id)
 
-    def _settled(self, view: DeploymentView) -> bool:
-        if view.status == "ready":
-            return self.serving is None or self.serving(view.project, view.id)
-        return view.status == "failed"
+    async def _settled(self, deployment_id: str) -> bool:
+        deployment, project = await self.db.run(lambda s: _deployment(s, deployment_id))
+        if deployment.status == "ready":
+            return self.serving is None or self.serving(project.name, deployment.id)
+        return deployment.status == "failed"
 
     async def get_deployment(self, deployment_id: str) -> DeploymentView:
-        async with self.db.session() as s:
-            deployment, project = await _deployment(s, deployment_id)
-            return await self._deployment_view(s, deployment, project.name)
+        def get(s: Session) -> DeploymentView:
+            deployment, project = _deployment(s, deployment_id)
+            return self._deployment_view(s, deployment, project.name)
+
+        return await self.db.run(get)
 
     async def list_deployments(self, project_name: str) -> list[DeploymentView]:
-        async with self.db.session() as s:
-            project = await _project(s, project_name)
-            rows = await s.scalars(
+        def list_(s: Session) -> list[DeploymentView]:
+            project = _project(s, project_name)
+            rows = s.scalars(
                 select(Deployment)
                 .where(Deployment.project_id == project.id)
                 .order_by(Deployment.seq.desc())
             )
-            return [await self._deployment_view(s, d, project.name) for d in rows.all()]
+            return [self._deployment_view(s, d, project.name) for d in rows.all()]
+
+        return await self.db.run(list_)
 
     async def deployment_files(self, deployment_id: str) -> dict[str, dict[str, int | str]]:
-        async with self.db.session() as s:
-            deployment, _ = await _deployment(s, deployment_id)
-            snap = await _snapshot(s, deployment.source)
+        snap = await self.db.run(lambda s: _snapshot(s, _deployment(s, deployment_id)[0].source))
         return {
             p: {"digest": f.digest, "size": f.size, "mode": f.mode} for p, f in snap.files.items()
         }
 
     async def delete_deployment(self, deployment_id: str) -> None:
         """Remove a deployment; aliases that served it fall back to the one before."""
-        async with self.db.session() as s:
-            deployment, project = await _deployment(s, deployment_id)
+
+        def remove(s: Session) -> tuple[str, list[tuple[str, Deployment | None]]]:
+            deployment, project = _deployment(s, deployment_id)
             moved = []
-            for alias in (
-                await s.scalars(select(Alias).where(Alias.deployment_seq == deployment.seq))
-            ).all():
-                previous = await _previous_ready(s, project, alias.name, before=deployment.seq)
+            serving = s.scalars(select(Alias).where(Alias.deployment_seq == deployment.seq))
+            for alias in serving.all():
+                previous = _previous_ready(s, project, alias.name, before=deployment.seq)
                 if previous is None:
-                    await s.delete(alias)
+                    s.delete(alias)
                 else:
                     alias.deployment_seq = previous.seq
                 moved.append((alias.name, previous))
-            await s.delete(deployment)
-        self._route(names.label(project.name, deployment.id), project.name, None)
+            s.delete(deployment)
+            return project.name, moved
+
+        project, moved = await self.db.run(remove)
+        self._route(names.label(project, deployment_id), project, None)
         for alias_name, previous in moved:
-            self._route(names.label(project.name, alias_name), project.name, previous)
+            self._route(names.label(project, alias_name), project, previous)
 
     async def rollback(
         self, project_name: str, alias: str = "", to: str | None = None
     ) -> AliasView:
-        """Point an alias at an earlier ready deployment (the one before, or ``to``) without rebuilding."""
+        """Point an alias at an earlier ready deployment (the one before, or ``to``)."""
         if alias:
             names.check_alias(alias)
-        async with self.db.session() as s:
-            project = await _project(s, project_name)
-            row = await s.scalar(
-                select(Alias).where(Alias.project_id == project.id, Alias.name == alias)
-            )
+        label = names.label(project_name, alias)
+
+        def move(s: Session) -> Deployment:
+            project = _project(s, project_name)
+            row = s.scalar(select(Alias).where(Alias.project_id == project.id, Alias.name == alias))
             if row is None:
-                raise NotFound(
-                    f"{names.label(project_name, alias)} has no deployment to roll back from"
-                )
+                raise NotFound(f"{label} has no deployment to roll back from")
             if to is None:
-                target = await _previous_ready(s, project, alias, before=row.deployment_seq)
+                target = _previous_ready(s, project, alias, before=row.deployment_seq)
                 if target is None:
                     raise Conflict(
-                        f"{names.label(project_name, alias)} has no earlier ready deployment",
+                        f"{label} has no earlier ready deployment",
                         hint="List deployments with `previewd ls --project NAME` and pass --to ID.",
                     )
             else:
-                target, owner = await _deployment(s, to)
+                target, owner = _deployment(s, to)
                 if owner.id != project.id or target.status != "ready":
                     raise Conflict(f"deployment {to} is not a ready deployment of {project_name!r}")
             row.deployment_seq = target.seq
-        self._route(names.label(project_name, alias), project_name, target)
+            return target
+
+        target = await self.db.run(move)
+        self._route(label, project_name, target)
         return self._alias_view(project_name, alias, target.id)
 
     # -- the worker's side ----------------------------------------------------
 
     async def claim_job(self) -> tuple[int, str] | None:
         """Take the oldest queued job (job id, deployment id), or None when there is none."""
-        async with self.db.session() as s:
-            job_id = await s.scalar(
+
+        def claim(s: Session) -> tuple[int, str] | None:
+            oldest = (
+                select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1)
+            ).scalar_subquery()
+            job_id = s.scalar(
                 update(Job)
-                .where(
-                    Job.id
-                    == select(Job.id)
-                    .where(Job.status == "queued")
-                    .order_by(Job.id)
-                    .limit(1)
-                    .scalar_subquery(),
-                    Job.status == "queued",
-                )
+                .where(Job.id == oldest, Job.status == "queued")
                 .values(status="running", started_at=utcnow())
                 .returning(Job.id)
             )
             if job_id is None:
                 return None
-            job = await s.get_one(Job, job_id)
-            deployment = await s.get_one(Deployment, job.deployment_seq)
+            deployment = s.get_one(Deployment, s.get_one(Job, job_id).deployment_seq)
             deployment.status = "building"
             return job_id, deployment.id
 
-    async def requeue_interrupted(self) -> int:
+        return await self.db.run(claim)
+
+    async def requeue_interrupted(self) -> None:
         """Jobs a previous process left running go back to the queue (called on start)."""
-        async with self.db.session() as s:
-            result = await s.execute(
-                update(Job).where(Job.status == "running").values(status="queued")
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+        await self.db.run(
+            lambda s: s.execute(update(Job).where(Job.status == "running").values(status="queued"))
+        )
 
     async def source_of(self, deployment_id: str) -> snapshots.Snapshot:
-        async with self.db.session() as s:
-            deployment, _ = await _deployment(s, deployment_id)
-            return await _snapshot(s, deployment.source)
+        return await self.db.run(lambda s: _snapshot(s, _deployment(s, deployment_id)[0].source))
 
     async def publish(self, job_id: int, output: snapshots.Snapshot) -> None:
         """Make a built deployment live: its own URL, then every alias it is newer than."""
-        async with self.db.session() as s:
-            job = await s.get_one(Job, job_id)
-            deployment = await s.get_one(Deployment, job.deployment_seq)
-            project = await s.get_one(Project, deployment.project_id)
-            await _store_snapshot(s, output)
-            deployment.output, deployment.status, deployment.ready_at = (
-                output.digest,
-                "ready",
-                utcnow(),
-            )
+
+        def finish(s: Session) -> tuple[str, Deployment, list[str]]:
+            job = s.get_one(Job, job_id)
+            deployment = s.get_one(Deployment, job.deployment_seq)
+            project = s.get_one(Project, deployment.project_id)
             job.status, job.finished_at = "done", utcnow()
-            moved = [
-                name
-                for name in {"", deployment.alias or ""}
-                if await _advance_alias(s, project, name, deployment)
-            ]
-        self._route(names.label(project.name, deployment.id), project.name, deployment)
+            return project.name, deployment, _go_live(s, project, deployment, output)
+
+        self._announce(*await self.db.run(finish))
+
+    def _announce(self, project: str, deployment: Deployment, moved: list[str]) -> None:
+        self._route(names.label(project, deployment.id), project, deployment)
         for name in moved:
-            self._route(names.label(project.name, name), project.name, deployment)
+            self._route(names.label(project, name), project, deployment)
         self.broker.publish(deployment_topic(deployment.id), {"status": "ready"})
 
     async def fail(self, job_id: int, error: str) -> None:
-        async with self.db.session() as s:
-            job = await s.get_one(Job, job_id)
-            deployment = await s.get_one(Deployment, job.deployment_seq)
+        def mark(s: Session) -> str:
+            job = s.get_one(Job, job_id)
+            deployment = s.get_one(Deployment, job.deployment_seq)
             deployment.status, deployment.error = "failed", error
             job.status, job.finished_at = "failed", utcnow()
-        self.broker.publish(deployment_topic(deployment.id), {"status": "failed"})
+            return deployment.id
+
+        deployment_id = await self.db.run(mark)
+        self.broker.publish(deployment_topic(deployment_id), {"status": "failed"})
 
     # -- routes -----------------------------------------------------------------
 
     async def routes(self) -> list[Event]:
         """Every live route, as the events that would have created it (for an edge's start)."""
-        async with self.db.session() as s:
-            ready = await s.execute(
+
+        def collect(s: Session) -> list[Event]:
+            ready = s.execute(
                 select(Deployment, Project.name).join(Project).where(Deployment.status == "ready")
             )
             by_seq = {d.seq: (d, name) for d, name in ready.all()}
             events = [_route_event(names.label(p, d.id), p, d) for d, p in by_seq.values()]
-            for alias in (await s.scalars(select(Alias))).all():
+            for alias in s.scalars(select(Alias)).all():
                 d, p = by_seq[alias.deployment_seq]
                 events.append(_route_event(names.label(p, alias.name), p, d))
             return events
 
+        return await self.db.run(collect)
+
     async def snapshot(self, digest: str) -> snapshots.Snapshot:
-        async with self.db.session() as s:
-            return await _snapshot(s, digest)
+        return await self.db.run(lambda s: _snapshot(s, digest))
 
     def _route(self, label: str, project: str, deployment: Deployment | None) -> None:
         self.broker.publish(ROUTES, _route_event(label, project, deployment))
@@ -318,13 +337,9 @@ class Service:
         url = self.config.preview_url(names.label(project, alias))
         return AliasView(name=alias, url=url, deployment=deployment_id)
 
-    async def _deployment_view(
-        self, s: AsyncSession, d: Deployment, project: str
-    ) -> DeploymentView:
-        alias_names = (
-            await s.scalars(select(Alias.name).where(Alias.deployment_seq == d.seq))
-        ).all()
-        source = await s.get_one(Snapshot, d.source)
+    def _deployment_view(self, s: Session, d: Deployment, project: str) -> DeploymentView:
+        alias_names = s.scalars(select(Alias.name).where(Alias.deployment_seq == d.seq)).all()
+        source = s.get_one(Snapshot, d.source)
         return DeploymentView(
             id=d.id,
             project=project,
@@ -341,13 +356,13 @@ class Service:
             ready_at=d.ready_at,
         )
 
-    async def _project_view(self, s: AsyncSession, p: Project) -> ProjectView:
-        current = await s.scalar(
+    def _project_view(self, s: Session, p: Project) -> ProjectView:
+        current = s.scalar(
             select(Deployment.id)
             .join(Alias, Alias.deployment_seq == Deployment.seq)
             .where(Alias.project_id == p.id, Alias.name == "")
         )
-        count = await s.scalar(select(func.count()).where(Deployment.project_id == p.id))
+        count = s.scalar(select(func.count()).where(Deployment.project_id == p.id))
         return ProjectView(
             name=p.name,
             url=self.config.preview_url(p.name),
@@ -356,36 +371,33 @@ class Service:
             deployments=count or 0,
         )
 
-    async def _base_files(
-        self, s: AsyncSession, project: Project, base: str | None
-    ) -> Mapping[str, FileSpec]:
-        if base is None:
-            return snapshots.EMPTY
-        if base == "latest":
-            digest = await s.scalar(
-                select(Deployment.source)
-                .where(Deployment.project_id == project.id)
-                .order_by(Deployment.seq.desc())
-                .limit(1)
-            )
-            return (await _snapshot(s, digest)).files if digest else snapshots.EMPTY
-        deployment, owner = await _deployment(s, base)
-        if owner.id != project.id:
-            raise DeploymentNotFound(
-                f"deployment {base} does not belong to project {project.name!r}"
-            )
-        return (await _snapshot(s, deployment.source)).files
+
+def _base_files(s: Session, project: Project, base: str | None) -> Mapping[str, FileSpec]:
+    if base is None:
+        return snapshots.EMPTY
+    if base == "latest":
+        digest = s.scalar(
+            select(Deployment.source)
+            .where(Deployment.project_id == project.id)
+            .order_by(Deployment.seq.desc())
+            .limit(1)
+        )
+        return _snapshot(s, digest).files if digest else snapshots.EMPTY
+    deployment, owner = _deployment(s, base)
+    if owner.id != project.id:
+        raise DeploymentNotFound(f"deployment {base} does not belong to project {project.name!r}")
+    return _snapshot(s, deployment.source).files
 
 
 # -- queries shared by the methods above ------------------------------------------
 
 
-async def _find_project(s: AsyncSession, name: str) -> Project | None:
-    return await s.scalar(select(Project).where(Project.name == name))
+def _find_project(s: Session, name: str) -> Project | None:
+    return s.scalar(select(Project).where(Project.name == name))
 
 
-async def _project(s: AsyncSession, name: str) -> Project:
-    project = await _find_project(s, name)
+def _project(s: Session, name: str) -> Project:
+    project = _find_project(s, name)
     if project is None:
         raise ProjectNotFound(
             f"no project named {name!r}", hint="List projects with `previewd ls`."
@@ -393,11 +405,9 @@ async def _project(s: AsyncSession, name: str) -> Project:
     return project
 
 
-async def _deployment(s: AsyncSession, deployment_id: str) -> tuple[Deployment, Project]:
-    row = (
-        await s.execute(
-            select(Deployment, Project).join(Project).where(Deployment.id == deployment_id)
-        )
+def _deployment(s: Session, deployment_id: str) -> tuple[Deployment, Project]:
+    row = s.execute(
+        select(Deployment, Project).join(Project).where(Deployment.id == deployment_id)
     ).first()
     if row is None:
         raise DeploymentNotFound(
@@ -407,14 +417,14 @@ async def _deployment(s: AsyncSession, deployment_id: str) -> tuple[Deployment, 
     return row[0], row[1]
 
 
-async def _snapshot(s: AsyncSession, digest: str) -> snapshots.Snapshot:
-    row = await s.get_one(Snapshot, digest)
+def _snapshot(s: Session, digest: str) -> snapshots.Snapshot:
+    row = s.get_one(Snapshot, digest)
     return snapshots.parse(row.digest, row.manifest)
 
 
-async def _store_snapshot(s: AsyncSession, snap: snapshots.Snapshot) -> None:
+def _store_snapshot(s: Session, snap: snapshots.Snapshot) -> None:
     """Record a snapshot once per digest; flushed so rows that refer to it can follow."""
-    if await s.get(Snapshot, snap.digest) is None:
+    if s.get(Snapshot, snap.digest) is None:
         s.add(
             Snapshot(
                 digest=snap.digest,
@@ -423,25 +433,31 @@ async def _store_snapshot(s: AsyncSession, snap: snapshots.Snapshot) -> None:
                 total_bytes=snap.total_bytes,
             )
         )
-        await s.flush()
+        s.flush()
 
 
-async def _previous_ready(
-    s: AsyncSession, project: Project, alias: str, *, before: int
-) -> Deployment | None:
+def _previous_ready(s: Session, project: Project, alias: str, *, before: int) -> Deployment | None:
     query = select(Deployment).where(
         Deployment.project_id == project.id, Deployment.status == "ready", Deployment.seq < before
     )
     if alias:
         query = query.where(Deployment.alias == alias)
-    return await s.scalar(query.order_by(Deployment.seq.desc()).limit(1))
+    return s.scalar(query.order_by(Deployment.seq.desc()).limit(1))
 
 
-async def _advance_alias(
-    s: AsyncSession, project: Project, name: str, deployment: Deployment
-) -> bool:
+def _go_live(
+    s: Session, project: Project, deployment: Deployment, output: snapshots.Snapshot
+) -> list[str]:
+    """Mark a deployment ready with ``output``; return the aliases that moved to it."""
+    _store_snapshot(s, output)
+    deployment.output, deployment.status, deployment.ready_at = output.digest, "ready", utcnow()
+    names_ = {"", deployment.alias or ""}
+    return [name for name in sorted(names_) if _advance_alias(s, project, name, deployment)]
+
+
+def _advance_alias(s: Session, project: Project, name: str, deployment: Deployment) -> bool:
     """Point alias ``name`` at ``deployment`` unless it already serves a newer one."""
-    alias = await s.scalar(select(Alias).where(Alias.project_id == project.id, Alias.name == name))
+    alias = s.scalar(select(Alias).where(Alias.project_id == project.id, Alias.name == name))
     if alias is None:
         s.add(Alias(project_id=project.id, name=name, deployment_seq=deployment.seq))
         return True

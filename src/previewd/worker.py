@@ -64,6 +64,10 @@ class Worker:
     async def build(self, deployment_id: str, source: snapshots.Snapshot) -> snapshots.Snapshot:
         return source
 
+    def prebuild(self, source: snapshots.Snapshot) -> snapshots.Snapshot | None:
+        """The output of a source that needs no sandbox to build (a static site), else None."""
+        return source
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

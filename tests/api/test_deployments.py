@@ -196,6 +196,7 @@ async def test_a_deployment_is_invisible_until_published(api, edge, node) -> Non
         await gate.wait()
         return await original(deployment_id, source)
 
+    node.service.prebuild = None  # force the queued path a build takes
     node.worker.build = held_build
     queued = (
         await api.post("/projects/demo/deployments", json={"files": {"index.html": "new"}})
@@ -219,6 +220,7 @@ async def test_alias_never_moves_back_to_an_older_build(api, edge, node) -> None
         await gates.setdefault(deployment_id, asyncio.Event()).wait()
         return await original(deployment_id, source)
 
+    node.service.prebuild = None  # force the queued path a build takes
     node.worker.build = gated
     old = (
         await api.post("/projects/demo/deployments", json={"files": {"index.html": "old"}})

@@ -60,8 +60,10 @@ async def deploy(
     """Deploy files: JSON, multipart, or a tar/zip archive (see the docs for each shape)."""
     service = service_of(request)
     changes = await read_changeset(request, service, base)
-    deployment = await service.deploy(name, changes, alias=alias, spa=spa)
-    return await service.wait(deployment.id, timeout) if wait else deployment
+    deployment_id = await service.deploy(name, changes, alias=alias, spa=spa)
+    if wait:
+        return await service.wait(deployment_id, timeout)
+    return await service.get_deployment(deployment_id)
 
 
 @router.post("/projects/{name}/rollback")
