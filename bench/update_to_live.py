@@ -13,7 +13,6 @@ static server (`python -m http.server`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import socket
 import statistics
@@ -48,16 +47,26 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 async def previewd_run(updates: int, warmup: int) -> list[float]:
     with tempfile.TemporaryDirectory() as data:
-        config = Config(data_dir=Path(data), api_port=0, edge_port=0, token="bench", log_level="warning")
+        config = Config(
+            data_dir=Path(data), api_port=0, edge_port=0, token="bench", log_level="warning"
+        )
         node = Previewd(config)
         await node.start()
         try:
-            api = httpx.AsyncClient(base_url=node.api_url + "/api/v1",
-                                    headers={"authorization": "Bearer bench"}, timeout=30)
-            edge = httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.edge_address[1]}",
-                                     headers={"host": "site.localhost"}, timeout=30)
+            api = httpx.AsyncClient(
+                base_url=node.api_url + "/api/v1",
+                headers={"authorization": "Bearer bench"},
+                timeout=30,
+            )
+            edge = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{node.edge_address[1]}",
+                headers={"host": "site.localhost"},
+                timeout=30,
+            )
             async with api, edge:
-                await api.post("/projects/site/deployments", json={"files": SITE}, params={"wait": True})
+                await api.post(
+                    "/projects/site/deployments", json={"files": SITE}, params={"wait": True}
+                )
                 samples = []
                 for i in range(warmup + updates):
                     body = page(i)
@@ -87,8 +96,18 @@ async def reference_run(updates: int, warmup: int) -> list[float]:
     with tempfile.TemporaryDirectory() as root:
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", root],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                root,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -123,8 +142,12 @@ async def main() -> None:
     print(f"update → live over {args.updates} updates (ms)      p50      p95")
     print(f"  previewd (API call → edge serves)     {ours[0] * 1e3:7.2f}  {ours[1] * 1e3:7.2f}")
     print(f"  reference (write file → http.server)  {ref[0] * 1e3:7.2f}  {ref[1] * 1e3:7.2f}")
-    print(f"  ratio previewd / reference            {ours[0] / ref[0]:7.2f}× {ours[1] / ref[1]:7.2f}×")
-    print(f"  goal: p50 ≤ 10 ms, p95 ≤ 30 ms  →  {'met' if ours[0] <= 0.010 and ours[1] <= 0.030 else 'NOT met'}")
+    print(
+        f"  ratio previewd / reference            {ours[0] / ref[0]:7.2f}× {ours[1] / ref[1]:7.2f}×"
+    )
+    print(
+        f"  goal: p50 ≤ 10 ms, p95 ≤ 30 ms  →  {'met' if ours[0] <= 0.010 and ours[1] <= 0.030 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":
