@@ -100,8 +100,14 @@ def up(**options: Any) -> None:
 def deploy(directory: Path, project: str | None, alias: str | None, spa: bool) -> None:
     """Deploy DIRECTORY and print its URL (uploads only what the server lacks)."""
     name = project or _project_name(directory)
-    with _client() as client, _upload_progress() as progress:
-        deployment = client.deploy_dir(name, directory, alias=alias, spa=spa, progress=progress)
+    with _client() as client:
+        with _upload_progress() as progress:
+            deployment = client.deploy_dir(
+                name, directory, alias=alias, spa=spa, progress=progress, wait=False
+            )
+        if deployment.status in ("queued", "building"):
+            _print_logs(client.logs(deployment.id, follow=True))
+        deployment = client.deployment(deployment.id, wait=True, timeout=600)
     if deployment.status == "failed":
         raise PreviewdError(f"deployment {deployment.id} failed: {deployment.error}")
     files = f"{deployment.files} file{'s' if deployment.files != 1 else ''}"
@@ -156,6 +162,31 @@ def list_(project: str | None) -> None:
                     d.url,
                 )
     out.print(table)
+
+
+@main.command()
+@click.argument("deployment")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the build ends.")
+@explained
+def logs(deployment: str, follow: bool) -> None:
+    """Print a deployment's build log."""
+    with _client() as client:
+        _print_logs(client.logs(deployment, follow=follow))
+
+
+def _print_logs(records: Iterator[dict[str, Any]]) -> None:
+    """One line per record: time, step, text (stderr in red, step events in bold)."""
+    from rich.text import Text
+
+    for r in records:
+        line = Text(f"{r.get('t', 0):7.2f}s ", style="dim") + Text(f"{r.get('step', ''):>8} │ ")
+        if "text" in r:
+            line += Text(r["text"], style="red" if r["stream"] == "stderr" else "")
+        elif "status" in r:
+            line += Text(f"{r['status']} {r.get('detail', '')}".rstrip(), style="bold")
+        else:
+            continue
+        out.print(line, highlight=False)
 
 
 @main.command()

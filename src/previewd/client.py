@@ -6,6 +6,7 @@ The CLI is built on it, so everything the CLI does a program can do too.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
@@ -68,6 +69,20 @@ class Client:
         return DeploymentView.model_validate(
             self._call("GET", f"/deployments/{deployment_id}", params=params)
         )
+
+    def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
+        """Build log records; with ``follow``, live until the build ends."""
+        if not follow:
+            yield from self._call("GET", f"/deployments/{deployment_id}/logs")
+            return
+        path = f"/deployments/{deployment_id}/logs"
+        with self._http.stream("GET", path, params={"follow": True}, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _api_error(response)
+            for line in response.iter_lines():
+                if line.startswith("data: ") and line != "data: {}":
+                    yield json.loads(line[6:])
 
     # -- deploying ------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from previewd.config import Config
 from previewd.edge.routes import RouteTable
 from previewd.edge.server import EdgeServer
 from previewd.events import Broker
+from previewd.logs import LogBook
 from previewd.routing import RouteSync
 from previewd.service import Service
 from previewd.store import Database
@@ -68,11 +69,12 @@ class Previewd:
         self.db = Database(config.resolved_database_url)
         self.blobs = LocalBlobStore(data / "blobs")
         self.broker = Broker()
-        self.service = Service(config, self.db, self.blobs, self.broker)
+        self.logs = LogBook(data / "logs", self.broker)
+        self.service = Service(config, self.db, self.blobs, self.broker, self.logs)
         self.routes = RouteTable()
         self.route_sync = RouteSync(self.service, self.broker, self.routes)
         self.service.serving = self.route_sync.serves
-        self.worker = Worker(self.service, self.broker)
+        self.worker = Worker(self.service, self.broker, self.logs)
         self.service.prebuild = self.worker.prebuild
         self.edge = EdgeServer(
             self.routes,

@@ -8,7 +8,7 @@ and aliases only ever move forward unless rolled back on purpose.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from typing import BinaryIO
 
@@ -21,6 +21,7 @@ from previewd.changeset import Changeset, FileSpec
 from previewd.config import Config
 from previewd.errors import Conflict, DeploymentNotFound, InvalidContent, NotFound, ProjectNotFound
 from previewd.events import Broker, Event
+from previewd.logs import LogBook, Record
 from previewd.schemas import AliasView, DeploymentView, ProjectView
 from previewd.store import Alias, Database, Deployment, Job, Project, Snapshot
 from previewd.store.models import utcnow
@@ -36,11 +37,14 @@ def deployment_topic(deployment_id: str) -> str:
 class Service:
     """Async operations over the store; each runs as one transaction in a worker thread."""
 
-    def __init__(self, config: Config, db: Database, blobs: LocalBlobStore, broker: Broker):
+    def __init__(
+        self, config: Config, db: Database, blobs: LocalBlobStore, broker: Broker, logs: LogBook
+    ):
         self.config = config
         self.db = db
         self.blobs = blobs
         self.broker = broker
+        self.logs = logs
         # Set by the process that runs an edge: tells whether it serves a deployment
         # yet, so that waiting callers get an answer only once the URL works.
         self.serving: Callable[[str, str], bool] | None = None
@@ -187,6 +191,13 @@ class Service:
 
         return await self.db.run(list_)
 
+    async def follow_logs(self, deployment_id: str, *, follow: bool) -> AsyncIterator[Record]:
+        """The build log so far, and with ``follow`` every new line until the build ends."""
+        deployment, _ = await self.db.run(lambda s: _deployment(s, deployment_id))
+        settled = not follow or deployment.status in ("ready", "failed")
+        async for record in self.logs.follow(deployment_id, ended=settled):
+            yield record
+
     async def deployment_files(self, deployment_id: str) -> dict[str, dict[str, int | str]]:
         snap = await self.db.run(lambda s: _snapshot(s, _deployment(s, deployment_id)[0].source))
         return {
@@ -211,6 +222,7 @@ class Service:
             return project.name, moved
 
         project, moved = await self.db.run(remove)
+        self.logs.remove(deployment_id)
         self._route(names.label(project, deployment_id), project, None)
         for alias_name, previous in moved:
             self._route(names.label(project, alias_name), project, previous)

@@ -11,18 +11,27 @@ import asyncio
 import logging
 
 from previewd import snapshots
+from previewd.errors import PreviewdError
 from previewd.events import Broker
+from previewd.logs import BuildLog, LogBook
 from previewd.service import JOBS, Service
 
-log = logging.getLogger("previewd.worker")
+logger = logging.getLogger("previewd.worker")
 
 
 class Worker:
     def __init__(
-        self, service: Service, broker: Broker, *, concurrency: int = 2, poll_s: float = 2.0
+        self,
+        service: Service,
+        broker: Broker,
+        logs: LogBook,
+        *,
+        concurrency: int = 2,
+        poll_s: float = 2.0,
     ):
         self.service = service
         self.broker = broker
+        self.logs = logs
         self.slots = asyncio.Semaphore(concurrency)
         self.poll_s = poll_s
         self._tasks: set[asyncio.Task[None]] = set()
@@ -51,17 +60,29 @@ class Worker:
             wakeups.get_nowait()
 
     async def _run_job(self, job_id: int, deployment_id: str) -> None:
+        log = self.logs.open(deployment_id)
+        status = "failed"
         try:
             source = await self.service.source_of(deployment_id)
-            output = await self.build(deployment_id, source)
+            output = await self.build(deployment_id, source, log)
             await self.service.publish(job_id, output)
+            status = "ready"
         except Exception as exc:  # a failed build must never stop the loop
-            log.exception("build of %s failed", deployment_id)
-            await self.service.fail(job_id, f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, PreviewdError):
+                logger.exception("build of %s failed", deployment_id)
+            message = (
+                exc.message if isinstance(exc, PreviewdError) else f"{type(exc).__name__}: {exc}"
+            )
+            log.event("build", "failed", message)
+            await self.service.fail(job_id, message)
         finally:
+            log.end(status)
             self.slots.release()
 
-    async def build(self, deployment_id: str, source: snapshots.Snapshot) -> snapshots.Snapshot:
+    async def build(
+        self, deployment_id: str, source: snapshots.Snapshot, log: BuildLog
+    ) -> snapshots.Snapshot:
+        """Turn a source snapshot into the snapshot to serve (the build system plugs in here)."""
         return source
 
     def prebuild(self, source: snapshots.Snapshot) -> snapshots.Snapshot | None:

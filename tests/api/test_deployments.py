@@ -192,9 +192,9 @@ async def test_a_deployment_is_invisible_until_published(api, edge, node) -> Non
     gate = asyncio.Event()
     original = node.worker.build
 
-    async def held_build(deployment_id, source):
+    async def held_build(deployment_id, source, log):
         await gate.wait()
-        return await original(deployment_id, source)
+        return await original(deployment_id, source, log)
 
     node.service.prebuild = None  # force the queued path a build takes
     node.worker.build = held_build
@@ -216,9 +216,9 @@ async def test_alias_never_moves_back_to_an_older_build(api, edge, node) -> None
     gates: dict[str, asyncio.Event] = {}
     original = node.worker.build
 
-    async def gated(deployment_id, source):
+    async def gated(deployment_id, source, log):
         await gates.setdefault(deployment_id, asyncio.Event()).wait()
-        return await original(deployment_id, source)
+        return await original(deployment_id, source, log)
 
     node.service.prebuild = None  # force the queued path a build takes
     node.worker.build = gated

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from previewd.api.deps import service_of
 from previewd.schemas import DeploymentView
@@ -21,6 +26,30 @@ async def get_deployment(
     if wait:
         return await service.wait(deployment_id, timeout)
     return await service.get_deployment(deployment_id)
+
+
+@router.get("/deployments/{deployment_id}/logs", response_model=None)
+async def logs(
+    deployment_id: str,
+    request: Request,
+    follow: bool = Query(False, description="Stream as server-sent events until the build ends."),
+) -> StreamingResponse | list[dict[str, Any]]:
+    """The build log: JSON records, or with ``follow=true`` a live `text/event-stream`."""
+    records = service_of(request).follow_logs(deployment_id, follow=follow)
+    if not follow:
+        return [record async for record in records]
+    first = await anext(records, None)  # raises here, as JSON, if the deployment is unknown
+
+    async def events() -> AsyncIterator[str]:
+        if first is not None:
+            yield f"data: {json.dumps(first)}\n\n"
+        async for record in records:
+            yield f"data: {json.dumps(record)}\n\n"
+        yield "event: end\ndata: {}\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
 
 
 @router.get("/deployments/{deployment_id}/files")

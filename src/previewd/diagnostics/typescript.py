@@ -17,7 +17,9 @@ import re
 
 from previewd.diagnostics.log import Found, Log, number
 
-_PLAIN = re.compile(r"^(?P<file>\S.*?)\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>TS\d+): (?P<msg>.+)$")
+_PLAIN = re.compile(
+    r"^(?P<file>\S.*?)\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>TS\d+): (?P<msg>.+)$"
+)
 _PRETTY = re.compile(
     r"^(?P<file>\S.*?):(?P<line>\d+):(?P<col>\d+) - error (?P<code>TS\d+): (?P<msg>.+)$"
 )
@@ -51,7 +53,7 @@ def pretty(log: Log, index: int) -> Found | None:
     excerpt: list[str] = []
     if _FRAME_START.match(log.line(end) or ""):
         # The frame runs to the next blank line: numbered source lines and "~~~".
-        while (line := log.line(end)) and not _PRETTY.match(line):
+        while (line := log.line(end)) and not _PRETTY.match(line) and len(excerpt) < 20:
             excerpt.append(line)
             end += 1
     found = log.diagnostic(
