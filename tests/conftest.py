@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import TOKEN, EdgeClient
 
 from previewd.config import Config
 from previewd.server import Previewd
+from tests.support import TOKEN, EdgeClient
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import tarfile
 
 import httpx
 import pytest
-from tests.support import TOKEN
 
 from previewd.server import Previewd
+from tests.support import TOKEN
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import EdgeClient
 
 from previewd.server import Previewd
+from tests.support import EdgeClient
 
 pytestmark = pytest.mark.anyio
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.detection.helpers import Files, check, detect_both, package
 
 VITE = "node_modules/vite/bin/vite.js"

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.detection.helpers import Files, detect_both, package
 
 from previewd.errors import InvalidContent
+from tests.detection.helpers import Files, detect_both, package
 
 VITE_APP = package({"build": "vite build"}, {"react": "18"}, {"vite": "5"})
 

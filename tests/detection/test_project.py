@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.detection.helpers import Files, check, detect_both, package
 
 from previewd.detection import explain
+from tests.detection.helpers import Files, check, detect_both, package
 
 VITE_APP = package({"build": "vite build"}, {"react": "18"}, {"vite": "5"})
 FLASK_APP = "from flask import Flask\napp = Flask(__name__)\n"

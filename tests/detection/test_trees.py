@@ -4,10 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.detection.helpers import package, snapshot_tree, write
 
 from previewd.detection import DirectoryTree, detect
 from previewd.errors import InvalidPath, LimitExceeded, NotFound
+from tests.detection.helpers import package, snapshot_tree, write
 
 
 @pytest.fixture

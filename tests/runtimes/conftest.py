@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.runtimes.helpers import Lines
 
 from previewd.runtimes import cgroups
 from previewd.runtimes.base import ResourceLimits
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
+from tests.runtimes.helpers import Lines
 
 
 @pytest.fixture

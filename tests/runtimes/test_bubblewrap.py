@@ -9,12 +9,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.runtimes.helpers import FAST, Lines, alive
 
 from previewd.errors import BadRequest, Unavailable
 from previewd.runtimes.base import MiB, Mount, SandboxSpec
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
 from previewd.runtimes.cgroups import Cgroup
+from tests.runtimes.helpers import FAST, Lines, alive
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sandbox]
 

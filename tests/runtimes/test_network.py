@@ -11,11 +11,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.runtimes.helpers import FAST, Lines
 
 from previewd.runtimes import network
 from previewd.runtimes.base import MiB, SandboxSpec
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
+from tests.runtimes.helpers import FAST, Lines
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sandbox, pytest.mark.network]
 

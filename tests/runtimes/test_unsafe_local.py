@@ -8,10 +8,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.runtimes.helpers import FAST, Lines, alive
 
 from previewd.runtimes.base import MiB, SandboxSpec
 from previewd.runtimes.unsafe_local import UnsafeLocalRuntime
+from tests.runtimes.helpers import FAST, Lines, alive
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sandbox]
 

@@ -175,6 +175,7 @@ def _rolldown(log: Log, start: int, stop: int) -> list[Diagnostic]:
             continue
         at: re.Match[str] | None = None
         excerpt: list[str] = []
+        framed = False
         k += 1
         while k < stop and not _ROLLDOWN.match(log.lines[k]) and not _FROM.search(log.lines[k]):
             line = log.lines[k]
@@ -183,7 +184,10 @@ def _rolldown(log: Log, start: int, stop: int) -> list[Diagnostic]:
                 break
             if at is None:
                 at = _ROLLDOWN_AT.search(line)
-            elif not _ROLLDOWN_RULE.match(line):
+            elif _ROLLDOWN_RULE.match(line):
+                # A bare rule opens the frame and closes its code part; help text follows.
+                framed = framed or bool(excerpt)
+            elif not framed:
                 excerpt.append(line)
         found.append(
             log.diagnostic(

@@ -45,7 +45,7 @@ _NPM_NOISE = re.compile(
 _NPM_SCRIPT_FAILED = re.compile(
     r"^(?:Lifecycle script .* failed|command failed|Failed at the |Exit status )"
 )
-_NPM_HEADINGS = {"notarget", "enoent", "eresolve", "404", "code"}
+_NPM_HEADINGS = {"notarget", "enoent", "404"}
 _NPM_CONFLICT = re.compile(r"^(?:Could not resolve dependency:|Conflicting peer dependency:)\s*")
 
 
@@ -128,19 +128,14 @@ def npm(log: Log, index: int) -> Found | None:
     for rest in block:
         if match := _NPM_CODE.match(rest):
             code = match["code"]
-        elif (match := _NPM_PATH.match(rest)) and not (log.path(match["path"]) or "/").startswith(
-            "/"
-        ):
-            file = match["path"]
+            continue
+        path = _NPM_PATH.match(rest)
+        if path and _in_project(log.path(path["path"])):
+            file = path["path"]  # ENOENT: the package.json or file that is missing
         if not _NPM_NOISE.match(rest):
             lines.append(rest)
-    if (
-        code == "ELIFECYCLE"
-        or (code or "").isdigit()
-        or any(_NPM_SCRIPT_FAILED.match(line) for line in lines)
-    ):
-        return [], end
-    if not lines:
+    script_failed = code == "ELIFECYCLE" or (code or "").isdigit()
+    if script_failed or not lines or any(_NPM_SCRIPT_FAILED.match(line) for line in lines):
         return [], end
     message = lines[0]
     heading, _, after = message.partition(" ")

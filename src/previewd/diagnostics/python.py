@@ -142,8 +142,8 @@ def pip(log: Log, index: int) -> Found | None:
     line = log.lines[index]
     if rich := _PIP_RICH.match(line):
         for k in range(index + 1, index + 4):
-            if (message := _PIP_RICH_MESSAGE.match(log.line(k) or "")) is not None:
-                return [log.diagnostic("pip", message["msg"], code=rich["code"])], k + 1
+            if (said := _PIP_RICH_MESSAGE.match(log.line(k) or "")) is not None:
+                return [log.diagnostic("pip", said["msg"], code=rich["code"])], k + 1
         return None
     match = _PIP.match(line)
     if match is None:
