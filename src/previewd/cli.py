@@ -70,6 +70,11 @@ def main() -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="[PREVIEWD_LOG_LEVEL]",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "bubblewrap", "unsafe-local"]),
+    help="Where builds run; unsafe-local has NO isolation [PREVIEWD_RUNTIME].",
+)
 @explained
 def up(**options: Any) -> None:
     """Run the API, the edge and the workers until Ctrl-C."""

@@ -71,6 +71,18 @@ class Config(Limits):
         description="Memory the edge may use to hold hot files and their compressed forms.",
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
+    runtime: str = Field(
+        "auto",
+        description="Where builds run: auto or bubblewrap (sandboxed; needs bubblewrap and "
+        "root for cgroups), or unsafe-local (NO isolation: only for code you trust).",
+    )
+    build_concurrency: int = Field(2, description="Build steps that may run at once.")
+    build_memory_bytes: int = Field(
+        4 * 1024 * MiB, description="Memory all running build steps may reserve together."
+    )
+    step_memory_bytes: int = Field(1024 * MiB, description="Memory limit of one build step.")
+    step_timeout_s: float = Field(600, description="Wall-clock limit of one build step, in seconds.")
+    step_pids: int = Field(512, description="Most processes one build step may run at once.")
 
     @property
     def data_path(self) -> Path:

@@ -44,6 +44,8 @@ _PREFIX = re.compile(
     r"|\[(?:plugin )?(?P<plugin>[^\]]+)\]\s+|\((?:plugin )?(?P<paren>[^)]+)\)\s+)"
 )
 _LOC_IN_MESSAGE = re.compile(r"^(?P<file>\S+) \((?P<line>\d+):(?P<col>\d+)\): (?P<msg>.+)$")
+# PostCSS, Vue and others put their own 1-based position before the message.
+_POSITION_IN_MESSAGE = re.compile(r"^(?P<file>\S+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
 _LOC = re.compile(r"^(?:file: )?(?P<file>\S+) \((?P<line>\d+):(?P<col>\d+)\)$")
 _FILE = re.compile(r"^file: (?P<file>.+?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?$")
 _BARE_PATH = re.compile(r"^(?P<file>[\w./@~-][^\s:]*\.[A-Za-z0-9]+)$")
@@ -209,6 +211,17 @@ def _rollup_like(log: Log, tool: str, text: str, start: int, stop: int) -> Diagn
     file: str | None = None
     line: str | None = None
     column: str | None = None
+    if match := _POSITION_IN_MESSAGE.match(message):
+        found = log.diagnostic(
+            tool,
+            match["msg"],
+            file=match["file"],
+            line=number(match["line"]),
+            column=number(match["col"]),
+            excerpt=[line for line in log.lines[start:stop] if _ROLLUP_FRAME.match(line)],
+            code=plugin,
+        )
+        return found
     if match := _LOC_IN_MESSAGE.match(message):
         file, line, column, message = match["file"], match["line"], match["col"], match["msg"]
     elif match := _FROM.search(message):

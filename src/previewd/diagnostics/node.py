@@ -76,6 +76,8 @@ def node_error(log: Log, index: int) -> Found | None:
             break
         end += 1
 
+    if error["msg"].startswith("Command failed:"):
+        return [], end  # execSync's wrapper: the command printed its own error above
     code = error["code"] or error["name"]
     thrown_in = log.path(thrown["file"])  # None inside Node itself
     frame = next((f for f in frames if _in_project(log.path(f["file"]))), None)

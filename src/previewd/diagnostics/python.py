@@ -31,6 +31,8 @@ _FRAME = re.compile(
     r'^(?P<indent>\s+)File "(?P<file>.+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$'
 )
 _EXCEPTION = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)(?:: ?(?P<msg>.*))?$")
+# Without a message, only a name that looks like an exception's ("Killed" is not one).
+_BARE_NAME = re.compile(r"(?:\.|Error|Exception|Interrupt|Exit|Warning|Iteration)\w*$")
 _SYNTAX = re.compile(r"^(?P<name>SyntaxError|IndentationError|TabError): (?P<msg>.+)$")
 _CARET = re.compile(r"^\s*[\^~]+\s*$")
 _CHAINED = re.compile(
@@ -40,8 +42,8 @@ _CHAINED = re.compile(
 _LIBRARY = re.compile(r"(?:^<|/site-packages/|/dist-packages/|/lib/python\d[\d.]*/)")
 _MAX_TRACEBACK = 2000
 
-_PIP = re.compile(r"^(?:ERROR: )+(?P<msg>.+)$")
-_PIP_RICH = re.compile(r"^error: (?P<code>[a-z][a-z-]+)$")
+_PIP = re.compile(r"^\s*(?:ERROR: )+(?P<msg>.+)$")
+_PIP_RICH = re.compile(r"^\s*error: (?P<code>[a-z][a-z-]+)$")
 _PIP_RICH_MESSAGE = re.compile(r"^\s*× (?P<msg>.+)$")
 _PIP_KNOWN = re.compile(
     r"^(?:Could not find a version|No matching distribution|Could not open requirements file"
@@ -73,6 +75,8 @@ def traceback(log: Log, index: int) -> Found | None:
             frames[-1][1].append(line)  # the source line and its carets
         end += 1
     exception = _EXCEPTION.match(log.line(end) or "")
+    if exception and exception["msg"] is None and not _BARE_NAME.search(exception["name"]):
+        exception = None
     if exception is None or not frames:
         return [], end  # cut short (killed, truncated): nothing sure to say
     end += 1
