@@ -339,7 +339,13 @@ def test_real_vite_and_esbuild_output(js_tools: Path, tmp_path: Path) -> None:
     assert '"nothere" is not exported by "src/lib.js"' in vite.message
 
     (tmp_path / "src" / "bad.ts").write_text("const a = 1\nlet b = a x\nexport {}\n")
-    argv = [js_tools / "esbuild", "src/bad.ts", "--bundle", "--color=true", "--outdir=out"]
+    argv: list[str | Path] = [
+        js_tools / "esbuild",
+        "src/bad.ts",
+        "--bundle",
+        "--color=true",
+        "--outdir=out",
+    ]
     (esbuild,) = parse(output(argv, tmp_path), root=tmp_path)
     assert (esbuild.tool, esbuild.file, esbuild.line, esbuild.column) == (
         "esbuild",

@@ -57,5 +57,5 @@ def test_to_dict_is_json_ready_and_complete() -> None:
 def test_diagnostics_are_frozen_and_hashable() -> None:
     diagnostic = Diagnostic("pip", "nope")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        diagnostic.message = "other"  # type: ignore[misc]
+        diagnostic.message = "other"
     assert {diagnostic, Diagnostic("pip", "nope")} == {diagnostic}

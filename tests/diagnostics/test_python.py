@@ -85,6 +85,20 @@ Traceback (most recent call last):
 Killed
 """
 
+# A build backend failing inside pip: its traceback comes indented.
+PIP_BACKEND_TRACEBACK = """\
+  × Getting requirements to build wheel did not run successfully.
+  │ exit code: 1
+  ╰─> [9 lines of output]
+      Traceback (most recent call last):
+        File "/work/.venv/lib/python3.11/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 353, in <module>
+          main()
+        File "/work/setup.py", line 4, in <module>
+          from Cython.Build import cythonize
+      ModuleNotFoundError: No module named 'Cython'
+      [end of output]
+"""
+
 PIP_NOT_FOUND = """\
 Looking in indexes: https://pypi.org/simple
 WARNING: Location 'file:///opt/pypi/simple/nope-previewd-xyz/' is ignored: it is neither a file nor a directory.
@@ -168,6 +182,12 @@ def test_syntax_error_without_traceback_line_has_no_column() -> None:
             "python", "'(' was never closed", "ind.py", 2, None, "x = (1,\n    ^", "SyntaxError"
         )
     ]
+
+
+def test_an_indented_traceback_keeps_its_margin() -> None:
+    (found,) = parse(PIP_BACKEND_TRACEBACK.splitlines())
+    assert found.summary() == "setup.py:4 ModuleNotFoundError: No module named 'Cython'"
+    assert found.excerpt == "from Cython.Build import cythonize"
 
 
 def test_pseudo_files_and_truncated_tracebacks() -> None:

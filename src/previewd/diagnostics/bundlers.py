@@ -212,16 +212,15 @@ def _rollup_like(log: Log, tool: str, text: str, start: int, stop: int) -> Diagn
     line: str | None = None
     column: str | None = None
     if match := _POSITION_IN_MESSAGE.match(message):
-        found = log.diagnostic(
+        return log.diagnostic(
             tool,
             match["msg"],
             file=match["file"],
             line=number(match["line"]),
             column=number(match["col"]),
-            excerpt=[line for line in log.lines[start:stop] if _ROLLUP_FRAME.match(line)],
+            excerpt=[text for text in log.lines[start:stop] if _ROLLUP_FRAME.match(text)],
             code=plugin,
         )
-        return found
     if match := _LOC_IN_MESSAGE.match(message):
         file, line, column, message = match["file"], match["line"], match["col"], match["msg"]
     elif match := _FROM.search(message):

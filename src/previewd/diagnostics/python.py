@@ -56,7 +56,7 @@ _PIP_SKIP = re.compile(
     r"|Failed building wheel for|No matching distribution found for)"
 )
 _PIP_WHERE = re.compile(
-    r"\(from line (?P<line>\d+) of (?P<file>[^)]+)\)|(?P<file2>\S+) \(line (?P<line2>\d+)\)"
+    r"\(from line (?P<line>\d+) of (?P<file>[^)]{1,300})\)|-r (?P<file2>\S+) \(line (?P<line2>\d+)\)"
 )
 _PIP_MISSING_FILE = re.compile(r"No such file or directory: '(?P<file>[^']+)'")
 
@@ -64,17 +64,20 @@ _PIP_MISSING_FILE = re.compile(r"No such file or directory: '(?P<file>[^']+)'")
 def traceback(log: Log, index: int) -> Found | None:
     if not _TRACEBACK.match(log.lines[index]):
         return None
+    # Output of a subprocess (pip building a package) comes indented as a whole.
+    margin = log.lines[index][: len(log.lines[index]) - len(log.lines[index].lstrip())]
     frames: list[tuple[re.Match[str], list[str]]] = []
     end = index + 1
-    while (
-        (line := log.line(end)) is not None and line[:1].isspace() and end - index < _MAX_TRACEBACK
-    ):
+    while (line := log.line(end)) is not None and end - index < _MAX_TRACEBACK:
+        if not (line.startswith(margin) and line[len(margin) : len(margin) + 1].isspace()):
+            break
         if match := _FRAME.match(line):
             frames.append((match, []))
         elif frames and line.strip() and not line.strip().startswith("[Previous line repeated"):
             frames[-1][1].append(line)  # the source line and its carets
         end += 1
-    exception = _EXCEPTION.match(log.line(end) or "")
+    last = log.line(end) or ""
+    exception = _EXCEPTION.match(last[len(margin) :]) if last.startswith(margin) else None
     if exception and exception["msg"] is None and not _BARE_NAME.search(exception["name"]):
         exception = None
     if exception is None or not frames:
@@ -83,8 +86,7 @@ def traceback(log: Log, index: int) -> Found | None:
     if _chained(log, end):
         return [], end
     frame, source = _pick(log, frames)
-    found = _exception(log, exception, frame, source)
-    return [found], end
+    return [_exception(log, exception, frame, source)], end
 
 
 def syntax_error(log: Log, index: int) -> Found | None:
@@ -117,12 +119,12 @@ def _pick(
     log: Log, frames: list[tuple[re.Match[str], list[str]]]
 ) -> tuple[re.Match[str], list[str]]:
     """The last frame in the project; else the last outside libraries; else the last."""
-    for test in (
-        lambda path: path is not None and not path.startswith("/") and not _LIBRARY.search(path),
-        lambda path: path is not None and not _LIBRARY.search(path),
-    ):
+    for inside_only in (True, False):
         for frame, source in reversed(frames):
-            if test(log.path(frame["file"])):
+            path = log.path(frame["file"])
+            if path is None or _LIBRARY.search(path):
+                continue
+            if not (inside_only and path.startswith("/")):
                 return frame, source
     return frames[-1]
 
