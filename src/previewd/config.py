@@ -81,7 +81,9 @@ class Config(Limits):
         4 * 1024 * MiB, description="Memory all running build steps may reserve together."
     )
     step_memory_bytes: int = Field(1024 * MiB, description="Memory limit of one build step.")
-    step_timeout_s: float = Field(600, description="Wall-clock limit of one build step, in seconds.")
+    step_timeout_s: float = Field(
+        600, description="Wall-clock limit of one build step, in seconds."
+    )
     step_pids: int = Field(512, description="Most processes one build step may run at once.")
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,10 @@ class DeploymentView(BaseModel):
     bytes: int
     source: str = Field(description="Digest of the source snapshot.")
     error: str | None
+    errors: list[dict[str, Any]] = Field(
+        description="Structured errors of a failed build: tool, message, file, line, column, "
+        "excerpt, code."
+    )
     created_at: datetime
     ready_at: datetime | None
 

@@ -8,9 +8,10 @@ and aliases only ever move forward unless rolled back on purpose.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -308,11 +309,12 @@ class Service:
             self._route(names.label(project, name), project, deployment)
         self.broker.publish(deployment_topic(deployment.id), {"status": "ready"})
 
-    async def fail(self, job_id: int, error: str) -> None:
+    async def fail(self, job_id: int, error: str, diagnostics: list[dict[str, Any]]) -> None:
         def mark(s: Session) -> str:
             job = s.get_one(Job, job_id)
             deployment = s.get_one(Deployment, job.deployment_seq)
             deployment.status, deployment.error = "failed", error
+            deployment.diagnostics = json.dumps(diagnostics)
             job.status, job.finished_at = "failed", utcnow()
             return deployment.id
 
@@ -364,6 +366,7 @@ class Service:
             bytes=source.total_bytes,
             source=d.source,
             error=d.error,
+            errors=json.loads(d.diagnostics) if d.diagnostics else [],
             created_at=d.created_at,
             ready_at=d.ready_at,
         )

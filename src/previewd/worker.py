@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from previewd import snapshots
+from previewd import diagnostics, snapshots
 from previewd.errors import PreviewdError
 from previewd.events import Broker
 from previewd.logs import BuildLog, LogBook
@@ -74,7 +74,9 @@ class Worker:
                 exc.message if isinstance(exc, PreviewdError) else f"{type(exc).__name__}: {exc}"
             )
             log.event("build", "failed", message)
-            await self.service.fail(job_id, message)
+            lines = (r["text"] for r in self.logs.read(deployment_id) if "text" in r)
+            found = [d.to_dict() for d in diagnostics.parse(lines)]
+            await self.service.fail(job_id, message, found)
         finally:
             log.end(status)
             self.slots.release()

@@ -62,7 +62,13 @@ async def test_failed_build_keeps_the_last_good_deployment_live(api, edge, node)
     assert good.status_code == 201
 
     async def broken(deployment_id, source, log):
-        log.line("build", "stderr", "src/main.js:3:1 error: oops")
+        for text in (
+            "Traceback (most recent call last):",
+            '  File "/work/app.py", line 3, in <module>',
+            "    print(x)",
+            "NameError: name 'x' is not defined",
+        ):
+            log.line("build", "stderr", text)
         raise PreviewdError("step build failed with exit status 1")
 
     node.service.prebuild = None
@@ -73,6 +79,9 @@ async def test_failed_build_keeps_the_last_good_deployment_live(api, edge, node)
     failed = response.json()
     assert failed["status"] == "failed"
     assert "exit status 1" in failed["error"]
+    [error] = failed["errors"]
+    assert (error["file"], error["line"], error["tool"]) == ("app.py", 3, "python")
+    assert "name 'x' is not defined" in error["message"]
     assert (await edge.get("demo")).text == "good"
     records = (await api.get(f"/deployments/{failed['id']}/logs")).json()
     assert records[-1] == {"end": "failed", "n": len(records) - 1, "t": records[-1]["t"]}

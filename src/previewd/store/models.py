@@ -65,6 +65,7 @@ class Deployment(Base):
     alias: Mapped[str | None] = mapped_column(String(40))
     spa: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    diagnostics: Mapped[str | None] = mapped_column(Text)  # JSON list, see previewd.diagnostics
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None]
 
