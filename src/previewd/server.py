@@ -17,12 +17,15 @@ from fastapi import FastAPI
 
 from previewd.api import create_app
 from previewd.blobs import LocalBlobStore
+from previewd.build import Builder, ComputePool, OutputLimits
 from previewd.config import Config
 from previewd.edge.routes import RouteTable
 from previewd.edge.server import EdgeServer
+from previewd.errors import PreviewdError
 from previewd.events import Broker
 from previewd.logs import LogBook
 from previewd.routing import RouteSync
+from previewd.runtimes import ResourceLimits, choose
 from previewd.service import Service
 from previewd.store import Database
 from previewd.worker import Worker
@@ -74,7 +77,7 @@ class Previewd:
         self.routes = RouteTable()
         self.route_sync = RouteSync(self.service, self.broker, self.routes)
         self.service.serving = self.route_sync.serves
-        self.worker = Worker(self.service, self.broker, self.logs)
+        self.worker = Worker(self.service, self.broker, self.logs, self.blobs)
         self.service.prebuild = self.worker.prebuild
         self.edge = EdgeServer(
             self.routes,
@@ -90,6 +93,7 @@ class Previewd:
 
     async def start(self) -> None:
         await self.db.migrate()
+        await self._set_up_builds()
         token = ensure_token(self.config)
         self.edge_address = await self.edge.start(self.config.edge_host, self.config.edge_port)
         if self.config.edge_port == 0 and self.config.public_port is None:
@@ -116,6 +120,38 @@ class Previewd:
             for task in self._tasks:
                 if task.done():
                     task.result()  # surfaces a part that died on start
+
+    async def _set_up_builds(self) -> None:
+        """Give the worker a builder when a sandbox runtime works here; say why not otherwise."""
+        config = self.config
+        try:
+            runtime = await asyncio.to_thread(choose, config.runtime)
+        except PreviewdError as exc:
+            self.worker.no_builder_reason = exc.message
+            log.warning("builds are off: %s (%s)", exc.message, exc.hint or "")
+            return
+        if runtime.name == "unsafe-local":
+            log.warning("UNSAFE: builds run WITHOUT a sandbox (--runtime unsafe-local)")
+        limits = ResourceLimits(
+            memory_bytes=config.step_memory_bytes,
+            timeout_s=config.step_timeout_s,
+            pids=config.step_pids,
+        )
+        pool = ComputePool(
+            concurrency=config.build_concurrency, memory_bytes=config.build_memory_bytes
+        )
+        self.worker.builder = Builder(
+            runtime=runtime,
+            blobs=self.blobs,
+            root=config.data_path / "build",
+            pool=pool,
+            limits=limits,
+            output_limits=OutputLimits(
+                max_files=config.max_files,
+                max_file_bytes=config.max_file_bytes,
+                max_bytes=config.max_deployment_bytes,
+            ),
+        )
 
     async def stop(self) -> None:
         if self._api is not None:

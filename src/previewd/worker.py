@@ -11,7 +11,10 @@ import asyncio
 import logging
 
 from previewd import diagnostics, snapshots
-from previewd.errors import PreviewdError
+from previewd.blobs import LocalBlobStore
+from previewd.build import Builder, static_output
+from previewd.detection import SnapshotTree, detect
+from previewd.errors import PreviewdError, Unavailable
 from previewd.events import Broker
 from previewd.logs import BuildLog, LogBook
 from previewd.service import JOBS, Service
@@ -25,13 +28,19 @@ class Worker:
         service: Service,
         broker: Broker,
         logs: LogBook,
+        blobs: LocalBlobStore,
         *,
+        builder: Builder | None = None,
+        no_builder_reason: str = "no sandbox runtime is set up",
         concurrency: int = 2,
         poll_s: float = 2.0,
     ):
         self.service = service
         self.broker = broker
         self.logs = logs
+        self.blobs = blobs
+        self.builder = builder
+        self.no_builder_reason = no_builder_reason
         self.slots = asyncio.Semaphore(concurrency)
         self.poll_s = poll_s
         self._tasks: set[asyncio.Task[None]] = set()
@@ -84,12 +93,22 @@ class Worker:
     async def build(
         self, deployment_id: str, source: snapshots.Snapshot, log: BuildLog
     ) -> snapshots.Snapshot:
-        """Turn a source snapshot into the snapshot to serve (the build system plugs in here)."""
-        return source
+        """Turn a source snapshot into the snapshot to serve, in sandboxes."""
+        if self.builder is None:
+            raise Unavailable(
+                f"this deployment needs a build, and {self.no_builder_reason}",
+                hint="Install bubblewrap (apt-get install bubblewrap) and run previewd up as "
+                "root, or choose --runtime unsafe-local for code you trust.",
+            )
+        result = await self.builder.build(deployment_id, source, log)
+        return result.output
 
     def prebuild(self, source: snapshots.Snapshot) -> snapshots.Snapshot | None:
         """The output of a source that needs no sandbox to build (a static site), else None."""
-        return source
+        detection = detect(SnapshotTree(source.files, self.blobs))
+        if detection.client is not None or detection.server is not None:
+            return None
+        return static_output(source, detection)
 
     async def close(self) -> None:
         for task in list(self._tasks):
