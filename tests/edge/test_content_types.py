@@ -60,6 +60,8 @@ def test_is_compressible(content_type: str, expected: bool) -> None:
         "chunk-ABCD2345.js",
         "index.3f2a9c1b.js",
         "3f2a9c1b8d.png",
+        "assets/index-DiwrgTda.js",  # Vite's hashes may be letters only
+        "assets/index-D-4qR_8a.css",  # and may hold "-" and "_"
     ],
 )
 def test_fingerprinted(path: str) -> None:
@@ -80,6 +82,8 @@ def test_fingerprinted(path: str) -> None:
         "deadbeef.txt",
         "jquery-3.6.0.min.js",
         "a-iPhone12.png",
+        "my-Settings.js",
+        "app-settings.js",
         "README",
     ],
 )

@@ -102,6 +102,7 @@ _builtin = mimetypes.MimeTypes()  # the stdlib defaults only, without the host's
 _HEX = re.compile(r"[0-9a-f]{8,64}")
 _BASE32 = re.compile(r"[A-Z2-7]{8}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_]{8,16}")
+_ROLLUP = re.compile(r"[A-Za-z0-9_-]{8}")
 
 
 def content_type_for(path: str) -> str:
@@ -128,7 +129,21 @@ def is_fingerprinted(path: str) -> bool:
     parts = posixpath.basename(path).split(".")
     if len(parts) > 1:
         parts.pop()  # the extension
+    if posixpath.basename(posixpath.dirname(path)) == "assets" and _is_rollup_hash(parts[0]):
+        return True
     return any(_is_hash(part.rpartition("-")[2]) for part in parts)
+
+
+def _is_rollup_hash(stem: str) -> bool:
+    """Vite names its outputs ``assets/<name>-<8 chars of base64url>``: the hash may hold
+    ``-`` and ``_`` itself, and is often letters only (``index-DiwrgTda``), so this
+    looser test is kept to Vite's ``assets`` folder."""
+    token = stem[-8:]
+    if len(stem) < 10 or stem[-9] != "-" or not _ROLLUP.fullmatch(token):
+        return False
+    return _class_changes(token) >= 3 or (
+        any(c.isdigit() for c in token) and _class_changes(token) >= 2
+    )
 
 
 def _is_hash(token: str) -> bool:

@@ -1,0 +1,61 @@
+"""The whole loop for an app that needs a build: API → sandboxed build → edge, on a real node."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support import EdgeClient
+
+pytestmark = [pytest.mark.anyio, pytest.mark.sandbox, pytest.mark.network]
+
+
+async def deploy(api, body: dict) -> dict:
+    response = await api.post(
+        "/projects/vite/deployments", json=body, params={"wait": True, "timeout": 300}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def asset_text(edge: EdgeClient) -> tuple[str, str]:
+    page = await edge.get("vite")
+    assert page.status_code == 200
+    [script] = re.findall(r'src="(/assets/[^"]+\.js)"', page.text)
+    asset = await edge.get("vite", script)
+    assert "immutable" in asset.headers["cache-control"]
+    return script, asset.text
+
+
+async def test_vite_app_is_built_in_a_sandbox_and_served(api, edge, node, vite_files) -> None:
+    first = await deploy(api, {"files": vite_files})
+    assert first["status"] == "ready", first["error"]
+    script, text = await asset_text(edge)
+    assert "hello from vite" in text
+
+    change = {"message.js": 'export const message = "changed in chat";\n'}
+    second = await deploy(api, {"files": change, "base": "latest"})
+    assert second["status"] == "ready", second["error"]
+    new_script, new_text = await asset_text(edge)
+    assert "changed in chat" in new_text and new_script != script
+
+    log = (await api.get(f"/deployments/{second['id']}/logs")).json()
+    events = {(r["step"], r["status"]) for r in log if "status" in r}
+    assert ("client:install", "cached") in events, events
+    assert ("client:build", "done") in events, events
+    assert log[-1]["end"] == "ready"
+
+
+async def test_a_build_error_is_reported_and_the_last_good_stays(
+    api, edge, node, vite_files
+) -> None:
+    good = await deploy(api, {"files": vite_files})
+    assert good["status"] == "ready", good["error"]
+    broken = {"main.js": 'import { message } from "./missing.js";\nconsole.log(message);\n'}
+    failed = await deploy(api, {"files": broken, "base": "latest"})
+    assert failed["status"] == "failed"
+    assert "build" in failed["error"]
+    assert any("missing.js" in e["message"] for e in failed["errors"]), failed["errors"]
+    _, text = await asset_text(edge)
+    assert "hello from vite" in text
