@@ -85,6 +85,7 @@ class Config(Limits):
         600, description="Wall-clock limit of one build step, in seconds."
     )
     step_pids: int = Field(512, description="Most processes one build step may run at once.")
+    step_cpu_cores: float = Field(2.0, description="CPU cores one build step may use (a quota).")
 
     @property
     def data_path(self) -> Path:

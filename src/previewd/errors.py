@@ -13,6 +13,7 @@
     │   └── BlobNotFound ........ 404 blob_not_found
     ├── Conflict ................ 409 conflict
     ├── LimitExceeded ........... 413 limit_exceeded    too many files or bytes
+    ├── BuildFailed ............. 422 build_failed      a build step failed or hit a limit
     ├── UnsupportedMediaType .... 415 unsupported_media_type
     ├── Unavailable ............. 503 unavailable
     └── ApiError ................ any   what a client got back from the API
@@ -25,6 +26,7 @@ line and exits with status 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -92,6 +94,21 @@ class Conflict(PreviewdError):
 class LimitExceeded(PreviewdError):
     status = 413
     code = "limit_exceeded"
+
+
+class BuildFailed(PreviewdError):
+    """A step failed: its message names the step and the limit or the exit status."""
+
+    status = 422
+    code = "build_failed"
+
+    def __init__(
+        self, message: str, *, step: str, tail: Sequence[str] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+        #: the last lines the step wrote (stdout and stderr, in order), for diagnostics
+        self.tail = list(tail)
 
 
 class UnsupportedMediaType(PreviewdError):

@@ -136,6 +136,7 @@ class Previewd:
             memory_bytes=config.step_memory_bytes,
             timeout_s=config.step_timeout_s,
             pids=config.step_pids,
+            cpu_cores=config.step_cpu_cores,
         )
         pool = ComputePool(
             concurrency=config.build_concurrency, memory_bytes=config.build_memory_bytes

@@ -18,7 +18,6 @@ from previewd.build.builder import Builder, static_output
 from previewd.build.pool import ComputePool
 from previewd.build.result import (
     PREVIEWD,
-    BuildFailed,
     BuildLog,
     BuildResult,
     Deps,
@@ -26,6 +25,7 @@ from previewd.build.result import (
     StepReport,
 )
 from previewd.build.workspace import OutputLimits, link_tree
+from previewd.errors import BuildFailed
 
 __all__ = [
     "PREVIEWD",

@@ -32,7 +32,6 @@ from previewd.build.plan import NPM_CACHE, Plan, Step
 from previewd.build.pool import ComputePool
 from previewd.build.result import (
     PREVIEWD,
-    BuildFailed,
     BuildLog,
     BuildResult,
     Deps,
@@ -43,6 +42,7 @@ from previewd.build.toolchain import Toolchain, probe
 from previewd.build.workspace import OutputError, OutputLimits
 from previewd.changeset import FileSpec
 from previewd.detection import Detection, Server, SnapshotTree, detect
+from previewd.errors import BuildFailed
 from previewd.runtimes.base import (
     DEFAULT_ENV,
     Mount,

@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from previewd.build.result import BuildFailed
 from previewd.build.toolchain import Toolchain
 from previewd.changeset import FileSpec
 from previewd.detection import Client, Detection, Server
 from previewd.detection.model import Argv
+from previewd.errors import BuildFailed
 from previewd.runtimes.base import Network
 
 #: Where the shared npm download cache appears inside an install sandbox.

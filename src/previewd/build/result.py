@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from previewd.detection import Detection
 from previewd.detection.model import Argv
-from previewd.errors import PreviewdError
 from previewd.snapshots import Snapshot
 
 #: The ``stream`` of lines previewd itself writes into a step's log (cache hits, skipped files).
@@ -29,21 +28,6 @@ class BuildLog(Protocol):
         """``queued`` (detail ``position N``), ``started``, ``cached`` (detail: the key),
         ``done`` (detail: seconds) or ``failed`` (detail: the message)."""
         ...
-
-
-class BuildFailed(PreviewdError):
-    """A step failed: its message names the step and the limit or the exit status."""
-
-    status = 422
-    code = "build_failed"
-
-    def __init__(
-        self, message: str, *, step: str, tail: Sequence[str] = (), hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.step = step
-        #: the last lines the step wrote (stdout and stderr, in order), for diagnostics
-        self.tail = list(tail)
 
 
 @dataclass(frozen=True)
