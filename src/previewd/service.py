@@ -160,11 +160,14 @@ class Service:
         async with self.broker.subscribe(deployment_topic(deployment_id)) as queue:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while not await self._settled(deployment_id):
+            settled = await self._settled(deployment_id)
+            while not settled:
                 try:
-                    await asyncio.wait_for(queue.get(), deadline - loop.time())
+                    event = await asyncio.wait_for(queue.get(), deadline - loop.time())
                 except TimeoutError:
                     break
+                # "live" comes from the edge once it serves the deployment: nothing to re-check
+                settled = event["status"] == "live" or await self._settled(deployment_id)
         return await self.get_deployment(deployment_id)
 
     async def _settled(self, deployment_id: str) -> bool:

@@ -28,7 +28,7 @@ from previewd.build import plan as plans
 from previewd.build import workspace
 from previewd.build.cache import DepsCache, StepCache
 from previewd.build.executor import execute
-from previewd.build.plan import NPM_CACHE, Plan, Step
+from previewd.build.plan import COREPACK_HOME, NPM_CACHE, Plan, Step
 from previewd.build.pool import ComputePool
 from previewd.build.result import (
     PREVIEWD,
@@ -204,8 +204,16 @@ class _Run:
             workspace.materialise, step.inputs, self.b.blobs, folder, self.b.owner
         )
         mounts = [Mount(self.b.npm_cache, NPM_CACHE, writable=True)] if step.shared_cache else []
+        corepack = self.folder / f"{step.part}-corepack"
+        if step.corepack is not None:
+            # this install's own: corepack trusts what it finds there without checking it again
+            corepack.mkdir(parents=True)
+            mounts.append(Mount(corepack, COREPACK_HOME, writable=True))
         await self._sandbox(step, folder, mounts)
         started = time.monotonic()
+        if step.corepack is not None:
+            # sealed like node_modules, for the build to run the same package manager offline
+            await asyncio.to_thread(self.b.deps.adopt, step.corepack, corepack, COREPACK_HOME)
         deps = await asyncio.to_thread(self._adopt, step, folder, step.deps_dir)
         self.deps[step.part] = deps
         ms = (time.monotonic() - started) * 1000
@@ -241,7 +249,14 @@ class _Run:
                 f"restored {deps.target} from the dependency cache: {count} files hard-linked "
                 f"in {ms:.0f} ms",
             )
-        await self._sandbox(step, folder, [])
+        mounts = []
+        if step.corepack is not None:
+            home = self.b.deps.get(step.corepack, COREPACK_HOME)
+            if home is None:
+                self.log.line(step.name, PREVIEWD, "the package manager is not in the cache")
+            else:
+                mounts.append(Mount(home.tree, COREPACK_HOME))
+        await self._sandbox(step, folder, mounts)
         skip = {part.deps_dir or "", ".npm-cache"} if step.output == "." else set()
         notes: list[str] = []
         try:

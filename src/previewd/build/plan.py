@@ -41,6 +41,8 @@ from previewd.runtimes.base import Network
 NPM_CACHE = "/cache/npm"
 #: Where an install with no lockfile keeps its private download cache.
 PRIVATE_NPM_CACHE = "/work/.npm-cache"
+#: Where an install's (and its build's) corepack keeps the package manager it downloads.
+COREPACK_HOME = "/cache/corepack"
 #: Bumped when the layout of what steps produce changes, so old cache entries are not reused.
 VERSION = "1"
 
@@ -71,6 +73,29 @@ _PIP_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_NO_INPUT": "1",
     "PIP_PROGRESS_BAR": "off",
+}
+# pnpm and yarn are not installed: corepack (shipped with Node) fetches the version the
+# project pins, else these. It checks an npm download against the npm registry's
+# signatures, or against the hash a spec carries (so the defaults carry theirs); a
+# COREPACK_HOME is still never shared between install keys, since corepack trusts
+# whatever it finds there without checking it again.
+_COREPACK_DEFAULTS = {
+    "pnpm": "pnpm@9.15.9+sha512.68046141893c66fad01c079231128e9afb89ef87e2691d69e4d40eee228988295fd4682181bae55b58418c3a253bde65a505ec7c5f9403ece5cc3cd37dcf2531",
+    "yarn": "yarn@1.22.22+sha512.a6b2f7906b721bba3d67d4aff083df04dad64c399707841b7acf00f6b133b7ac24255f2652fa22ae3534329dc6180534e98d17432037ff6fd140556e2bb3137e",
+    "berry": "yarn@4.5.3",
+}
+# an exact version from the registry, no URL or tag; corepack checks the hash when there is one
+_COREPACK_SPEC = re.compile(
+    r"(pnpm|yarn)@\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+sha(?:1|224|256|512)\.[0-9a-f]+)?"
+)
+_COREPACK_ENV = {
+    "COREPACK_HOME": COREPACK_HOME,
+    "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
+    "COREPACK_ENABLE_AUTO_PIN": "0",
+    "COREPACK_ENABLE_PROJECT_SPEC": "0",  # the version is in the argv (and the key)
+    "COREPACK_ENABLE_STRICT": "0",
+    # corepack, pnpm and yarn use Node's own CA list; npm is told the system's in its npmrc
+    "NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/ca-certificates.crt",
 }
 _VENV = ".venv"
 # the detected `python -m pip install …` needs a `python`; Debian has python3, and no pip
@@ -104,6 +129,9 @@ class Step:
     output: str | None = None
     #: install: mounts the shared npm download cache (lockfile installs only)
     shared_cache: bool = False
+    #: the dependency-cache key of the COREPACK_HOME the step mounts (writable for the
+    #: install that fills it, read-only for its build), when it runs pnpm or yarn
+    corepack: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +244,12 @@ def _build(
     if output != ".":
         inputs = {p: s for p, s in source.items() if not _under(p, output)}
     env: dict[str, str] = {}
+    corepack = None
+    if install is not None and install.corepack is not None and argv[0] in ("pnpm", "yarn"):
+        # the package manager its install fetched, from that install's COREPACK_HOME
+        argv = ("corepack", install.argv[1], *argv[1:])
+        env.update(_COREPACK_ENV)
+        corepack = install.corepack
     key = _key(
         "build",
         argv=argv,
@@ -236,6 +270,7 @@ def _build(
         key=key,
         after=(install.name,) if install else (),
         output=output,
+        corepack=corepack,
     )
 
 
@@ -272,6 +307,10 @@ def _node_install(
     shared = lock is not None
     env = {**_NPM_ENV, "npm_config_cache": NPM_CACHE if shared else PRIVATE_NPM_CACHE}
     manager = argv[0] if argv[0] in ("npm", "pnpm", "yarn") else "npm"
+    corepack = manager != "npm"
+    if corepack:
+        argv = ("corepack", _corepack_spec(manager, manifest, source), *argv[1:])
+        env.update(_COREPACK_ENV)
     key = _key(
         "install",
         argv=argv,
@@ -290,7 +329,24 @@ def _node_install(
         key=key,
         deps_dir="node_modules",
         shared_cache=shared,
+        corepack=f"{key}-corepack" if corepack else None,
     )
+
+
+def _corepack_spec(
+    manager: str, manifest: dict[str, Any] | None, source: Mapping[str, FileSpec]
+) -> str:
+    """The ``name@version[+hash]`` corepack runs: package.json's "packageManager", else ours."""
+    declared = manifest.get("packageManager") if manifest else None
+    if (
+        isinstance(declared, str)
+        and declared.startswith(f"{manager}@")
+        and _COREPACK_SPEC.fullmatch(declared)
+    ):
+        return declared
+    if manager == "yarn" and ".yarnrc.yml" in source:
+        return _COREPACK_DEFAULTS["berry"]
+    return _COREPACK_DEFAULTS[manager]
 
 
 def _pure_node_install(argv: Argv, manifest: dict[str, Any] | None) -> bool:
