@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from previewd.build import BuildResult
+from previewd.build import BuildResult, plan
 from previewd.build.plan import _COREPACK_DEFAULTS
+from previewd.build.toolchain import Toolchain
+from previewd.detection import SnapshotTree, detect
 from previewd.runtimes.base import Mount, SandboxSpec
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
 from tests.builds.conftest import VITE_FILES, Shared
@@ -53,7 +55,13 @@ def _locked(
 def pnpm_files(
     bubblewrap: BubblewrapRuntime, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
-    argv = ["corepack", _COREPACK_DEFAULTS["pnpm"], "install", "--lockfile-only", "--ignore-scripts"]
+    argv = [
+        "corepack",
+        _COREPACK_DEFAULTS["pnpm"],
+        "install",
+        "--lockfile-only",
+        "--ignore-scripts",
+    ]
     return _locked(bubblewrap, tmp_path_factory.mktemp("pnpm-lock"), argv, "pnpm-lock.yaml")
 
 
@@ -62,7 +70,7 @@ def yarn_files(
     bubblewrap: BubblewrapRuntime, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     argv = ["corepack", _COREPACK_DEFAULTS["yarn"], "install", "--ignore-scripts"]
-    argv += ["--non-interactive", "--no-progress"]
+    argv += ["--non-interactive", "--no-progress", "--cache-folder", "/work/.yarn-cache"]
     return _locked(bubblewrap, tmp_path_factory.mktemp("yarn-lock"), argv, "yarn.lock")
 
 
@@ -93,7 +101,7 @@ def test_builds_through_corepack(
     request: pytest.FixtureRequest,
 ) -> None:
     files: dict[str, str] = request.getfixturevalue(fixture)
-    result, log, runtime = _build(bubblewrap, shared, files, f"{manager}-vite")
+    result, _, runtime = _build(bubblewrap, shared, files, f"{manager}-vite")
     assert result.detection.client is not None
     assert result.detection.client.package_manager == manager
     install, build = runtime.specs
@@ -123,16 +131,10 @@ def test_pnpm_run_build_offline_from_the_sealed_corepack_home(
     _assert_built(shared, result)
 
 
-def test_package_manager_field_pins_the_version(
-    bubblewrap: BubblewrapRuntime, shared: Shared, pnpm_files: dict[str, str]
-) -> None:
+def test_package_manager_field_pins_the_version(shared: Shared, pnpm_files: dict[str, str]) -> None:
     package = json.loads(pnpm_files["package.json"])
     package["packageManager"] = "pnpm@9.15.0"  # no hash: corepack checks the npm signature
     files = {**pnpm_files, "package.json": json.dumps(package, indent=2)}
-    from previewd.build import plan
-    from previewd.build.toolchain import Toolchain
-    from previewd.detection import SnapshotTree, detect
-
     source = snapshot(shared.blobs, files)
     detection = detect(SnapshotTree(source.files, shared.blobs))
     made = plan.make(detection, source.files, Toolchain({}), shared.blobs.read)

@@ -41,6 +41,8 @@ from previewd.runtimes.base import Network
 NPM_CACHE = "/cache/npm"
 #: Where an install with no lockfile keeps its private download cache.
 PRIVATE_NPM_CACHE = "/work/.npm-cache"
+#: Where a yarn install keeps its download cache (in its work folder, dropped after).
+PRIVATE_YARN_CACHE = "/work/.yarn-cache"
 #: Where an install's (and its build's) corepack keeps the package manager it downloads.
 COREPACK_HOME = "/cache/corepack"
 #: Bumped when the layout of what steps produce changes, so old cache entries are not reused.
@@ -311,6 +313,9 @@ def _node_install(
     if corepack:
         argv = ("corepack", _corepack_spec(manager, manifest, source), *argv[1:])
         env.update(_COREPACK_ENV)
+    if manager == "yarn":
+        # not in HOME (/tmp, a small tmpfs): yarn 1 fetches every platform's optional package
+        env["YARN_CACHE_FOLDER"] = PRIVATE_YARN_CACHE
     key = _key(
         "install",
         argv=argv,
