@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -35,6 +36,15 @@ def deployment_topic(deployment_id: str) -> str:
     return f"deployment:{deployment_id}"
 
 
+@dataclass(frozen=True)
+class Prebuilt:
+    """What a look at a source decides before any build: its output when it needs no
+    sandbox (a static site), and whether unknown paths fall back to index.html."""
+
+    output: snapshots.Snapshot | None
+    spa: bool = False
+
+
 class Service:
     """Async operations over the store; each runs as one transaction in a worker thread."""
 
@@ -49,9 +59,8 @@ class Service:
         # Set by the process that runs an edge: tells whether it serves a deployment
         # yet, so that waiting callers get an answer only once the URL works.
         self.serving: Callable[[str, str], bool] | None = None
-        # Set by the process that builds: the output of a source that needs no
-        # sandbox (a static site), or None when it must be queued for a worker.
-        self.prebuild: Callable[[snapshots.Snapshot], snapshots.Snapshot | None] | None = None
+        # Set by the process that builds: looks at a source once, at deploy time.
+        self.prebuild: Callable[[snapshots.Snapshot], Prebuilt] | None = None
 
     # -- projects ---------------------------------------------------------
 
@@ -116,7 +125,7 @@ class Service:
     ) -> str:
         """Record a deployment of ``changeset``; return its id. The project is made if new.
 
-        Sources that need no build (``prebuild`` returns their output) go live
+        Sources that need no build (``prebuild`` gives their output) go live
         in the same transaction; the others are queued for a worker.
         """
         names.check_project(project_name)
@@ -149,7 +158,9 @@ class Service:
         )
         s.add(deployment)
         s.flush()
-        output = self.prebuild(snap) if self.prebuild else None
+        prebuilt = self.prebuild(snap) if self.prebuild else Prebuilt(None)
+        deployment.spa = spa or prebuilt.spa
+        output = prebuilt.output
         if output is None:
             s.add(Job(kind="build", deployment_seq=deployment.seq))
             return deployment, None

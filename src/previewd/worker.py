@@ -17,7 +17,7 @@ from previewd.detection import SnapshotTree, detect
 from previewd.errors import PreviewdError, Unavailable
 from previewd.events import Broker
 from previewd.logs import BuildLog, LogBook
-from previewd.service import JOBS, Service
+from previewd.service import JOBS, Prebuilt, Service
 
 logger = logging.getLogger("previewd.worker")
 
@@ -103,12 +103,12 @@ class Worker:
         result = await self.builder.build(deployment_id, source, log)
         return result.output
 
-    def prebuild(self, source: snapshots.Snapshot) -> snapshots.Snapshot | None:
-        """The output of a source that needs no sandbox to build (a static site), else None."""
+    def prebuild(self, source: snapshots.Snapshot) -> Prebuilt:
+        """Detect once: a static site's output now (no sandbox), else a build to queue."""
         detection = detect(SnapshotTree(source.files, self.blobs))
         if detection.client is not None or detection.server is not None:
-            return None
-        return static_output(source, detection)
+            return Prebuilt(None, detection.spa)
+        return Prebuilt(static_output(source, detection), detection.spa)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -33,6 +33,9 @@ async def test_vite_app_is_built_in_a_sandbox_and_served(api, edge, node, vite_f
     assert first["status"] == "ready", first["error"]
     script, text = await asset_text(edge)
     assert "hello from vite" in text
+    assert first["spa"] is True  # detection: a Vite app routes in the browser
+    deep = await edge.get("vite", "/settings/profile")
+    assert deep.status_code == 200 and script in deep.text
 
     change = {"message.js": 'export const message = "changed in chat";\n'}
     second = await deploy(api, {"files": change, "base": "latest"})
