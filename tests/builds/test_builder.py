@@ -249,3 +249,13 @@ async def test_a_plan_that_cannot_work_fails_before_any_sandbox(
             "d", snapshot(blobs, files), log
         )
     assert log.statuses("client:build") == ["failed"]
+
+
+async def test_node_gets_a_heap_that_fits_the_step_memory_limit(
+    blobs: LocalBlobStore, tmp_path: Path
+) -> None:
+    fake = Fake(plays)
+    build = builder(fake, tmp_path / "build", blobs)
+    await build.build("d1", snapshot(blobs, VITE), Log())
+    heap = build.limits.memory_bytes * 3 // 4 // (1024 * 1024)
+    assert {spec.env["NODE_OPTIONS"] for spec in fake.specs} == {f"--max-old-space-size={heap}"}

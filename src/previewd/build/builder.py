@@ -330,6 +330,9 @@ class _Run:
 
     def _env(self, step: Step, folder: Path, mounts: list[Mount]) -> dict[str, str]:
         env = dict(step.env)
+        # Node cannot see its cgroup's memory limit (no /sys inside): size its heap to fit
+        heap_mib = self.b.limits.memory_bytes * 3 // 4 // (1024 * 1024)
+        env.setdefault("NODE_OPTIONS", f"--max-old-space-size={heap_mib}")
         if self.b.runtime.name == "unsafe-local":
             # no mounts and no /work there: give the host's paths instead
             where = {m.target: str(m.source) for m in mounts} | {"/work": str(folder)}
