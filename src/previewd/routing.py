@@ -8,6 +8,7 @@ the same task fed by PostgreSQL notifications.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
@@ -29,12 +30,14 @@ class RouteSync:
         self.table = table
         self._sites: OrderedDict[tuple[str, bool], Site] = OrderedDict()
         self._cache_size = cache_size
+        self.loaded = asyncio.Event()  # set once every existing route is in the table
 
     async def run(self) -> None:
         """Load every route, then follow changes until cancelled."""
         async with self.broker.subscribe(ROUTES) as changes:
             for event in await self.service.routes():
                 await self.apply(event)
+            self.loaded.set()
             while True:
                 event = await changes.get()
                 try:

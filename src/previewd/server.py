@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -95,6 +95,8 @@ class Previewd:
         await self.db.migrate()
         await self._set_up_builds()
         token = ensure_token(self.config)
+        self._tasks = [asyncio.create_task(self.route_sync.run(), name="route-sync")]
+        await self._until(self.route_sync.loaded.is_set)  # serve no 404s for existing previews
         self.edge_address = await self.edge.start(self.config.edge_host, self.config.edge_port)
         if self.config.edge_port == 0 and self.config.public_port is None:
             self.config.public_port = self.edge_address[1]  # printed URLs must name the real port
@@ -110,16 +112,20 @@ class Previewd:
                 log_level=self.config.log_level,
             )
         )
-        self._tasks = [
-            asyncio.create_task(self._api.serve(sockets=[sock]), name="api"),
-            asyncio.create_task(self.route_sync.run(), name="route-sync"),
+        api = self._api
+        self._tasks += [
+            asyncio.create_task(api.serve(sockets=[sock]), name="api"),
             asyncio.create_task(self.worker.run(), name="worker"),
         ]
-        while not self._api.started:
+        await self._until(lambda: api.started)
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        """Wait for a part to come up, surfacing the error of any part that died instead."""
+        while not ready():
             await asyncio.sleep(0.005)
             for task in self._tasks:
                 if task.done():
-                    task.result()  # surfaces a part that died on start
+                    task.result()
 
     async def _set_up_builds(self) -> None:
         """Give the worker a builder when a sandbox runtime works here; say why not otherwise."""
@@ -159,8 +165,9 @@ class Previewd:
             self._api.should_exit = True
         await self.edge.close()
         await self.worker.close()
-        for task in self._tasks[1:]:
-            task.cancel()
+        for task in self._tasks:
+            if task.get_name() != "api":  # the API finishes its requests and stops by itself
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.db.close()
 

@@ -126,9 +126,7 @@ async def main(path: str, port: int, argv: list[str]) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
     os.chmod(path, 0o666)
-    server = await loop.create_unix_server(
-        lambda: _Outer(port, tasks), sock=sock, backlog=1024
-    )
+    server = await loop.create_unix_server(lambda: _Outer(port, tasks), sock=sock, backlog=1024)
     app = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.send_signal, sig)

@@ -1,0 +1,497 @@
+"""The preview server supervisor: start on demand, sleep when idle, restart after crashes.
+
+Each deployment with a server part gets a folder ``<root>/previews/<id>/``:
+
+* ``work/``: its files (hard links to blobs) and dependencies (hard links
+  into the dependency cache), laid out once and kept across sleeps, so a
+  wake only starts a sandbox;
+* ``run/``: bound at ``/run/previewd`` in the sandbox; the bridge listens
+  there on ``http.sock``, the address the edge connects to.
+
+The sandbox (no network but its own loopback) runs the bridge
+(:mod:`previewd.previews.bridge`) as its main process, and the bridge runs the
+app with ``$PORT`` set: the app listens on ``127.0.0.1:$PORT`` in the
+sandbox's own network namespace, unchanged.
+
+A start counts as done when an HTTP request through the socket gets a
+response (any status). ``touch`` (or holding :meth:`Supervisor.active` for a
+request or a WebSocket) counts as activity; the reaper puts instances idle for
+``idle_s`` to sleep; at ``max_running`` the least recently used idle instance
+is evicted to make room. A process that ends on its own is a crash: its exit
+status and the tail of its stderr are recorded, and the next need restarts it
+after an exponential backoff; ``max_quick_crashes`` crashes in a row, each
+within ``quick_crash_s`` of its start, leave it ``failed`` until a new
+deployment replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from previewd.blobs.local import LocalBlobStore
+from previewd.build import workspace
+from previewd.build.result import ServerBundle
+from previewd.detection.model import PORT
+from previewd.errors import NotFound, Unavailable
+from previewd.previews.instance import (
+    SOCKET_NAME,
+    Crash,
+    Instance,
+    InstanceInfo,
+    LogLine,
+    StopReason,
+)
+from previewd.runtimes.base import (
+    SOCKET_DIR,
+    GiB,
+    MiB,
+    Mount,
+    ResourceLimits,
+    RunResult,
+    Runtime,
+    SandboxProcess,
+    SandboxSpec,
+    SandboxStats,
+    Stream,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Where the bridge script appears inside the sandbox.
+BRIDGE_TARGET = "/opt/previewd/bridge.py"
+#: The interpreter that runs the bridge inside (the host's /usr is bound read-only).
+BRIDGE_PYTHON = "/usr/bin/python3"
+_BRIDGE_SOURCE = Path(__file__).with_name("bridge.py")
+
+OnLine = Callable[[str, str, str], None]  # (deployment id, stream, text)
+
+
+class PreviewStartTimeout(Unavailable):
+    """The server did not answer an HTTP request through its socket in time."""
+
+    status = 504
+    code = "preview_start_timeout"
+
+
+class PreviewCrashed(Unavailable):
+    """The server exited (or was killed by a limit); ``crash`` says how."""
+
+    code = "preview_crashed"
+
+    def __init__(self, message: str, crash: Crash | None, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.crash = crash
+
+
+class PreviewPoolFull(Unavailable):
+    """Every running slot is busy: answer ``503`` with ``Retry-After: retry_after``."""
+
+    code = "preview_pool_full"
+
+    def __init__(self, message: str, retry_after: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    root: Path  # the folders go under <root>/previews
+    limits: ResourceLimits = ResourceLimits(
+        memory_bytes=512 * MiB, cpu_cores=1.0, pids=128, timeout_s=None, work_bytes=1 * GiB
+    )
+    #: the port the app listens on inside its sandbox (its own loopback)
+    port: int = 8000
+    start_timeout_s: float = 30.0
+    idle_s: float = 300.0
+    #: how often the reaper looks; None: a tenth of idle_s, between 0.05 and 10 s
+    reap_every_s: float | None = None
+    max_running: int = 16
+    max_quick_crashes: int = 3
+    quick_crash_s: float = 30.0
+    backoff_s: float = 0.5
+    backoff_max_s: float = 30.0
+    log_lines: int = 2000
+
+
+class Supervisor:
+    """Runs the preview servers of many deployments on one host; see the module docstring.
+
+    Use as ``async with Supervisor(...) as sup:`` (or ``await start()`` and
+    ``await close()``): the idle reaper runs in between, and ``close`` stops
+    every sandbox.
+    """
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        blobs: LocalBlobStore,
+        config: SupervisorConfig,
+        on_line: OnLine | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.blobs = blobs
+        self.config = config
+        self.on_line = on_line
+        self.folder = config.root / "previews"
+        self.owner = (getattr(runtime, "uid", os.geteuid()), getattr(runtime, "gid", os.getegid()))
+        self._instances: dict[str, Instance] = {}
+        self._room = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        self._bridge = self.folder / ".bridge.py"
+
+    # lifecycle
+
+    async def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # a root-owned, read-only copy: what the sandbox runs never changes under it
+        tmp = self._bridge.with_suffix(".tmp")
+        shutil.copyfile(_BRIDGE_SOURCE, tmp)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, self._bridge)
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        await asyncio.gather(*(self._stop(i, "stopped") for i in self._instances.values()))
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # deployments
+
+    def add(self, deployment_id: str, bundle: ServerBundle) -> None:
+        """Know ``deployment_id``'s server (asleep until first needed). Adding it again is a no-op."""
+        if deployment_id in self._instances:
+            return
+        if not deployment_id or "/" in deployment_id or deployment_id.startswith("."):
+            raise ValueError(f"{deployment_id!r} cannot name a folder")
+        self._instances[deployment_id] = Instance(
+            deployment_id, bundle, self.folder / deployment_id, self.config.log_lines
+        )
+
+    async def remove(self, deployment_id: str) -> None:
+        """Stop the server and delete its folder."""
+        instance = self._instances.pop(deployment_id, None)
+        if instance is not None:
+            await self._stop(instance, "stopped")
+            await asyncio.to_thread(workspace.remove, instance.folder)
+
+    # the edge's side
+
+    async def ensure_running(self, deployment_id: str) -> Path:
+        """The socket to connect to, once the server answers; starts it if needed.
+
+        Raises :class:`PreviewStartTimeout`, :class:`PreviewCrashed` or
+        :class:`PreviewPoolFull` (all 5xx :class:`Unavailable` errors with a message).
+        """
+        instance = self._get(deployment_id)
+        instance.last_used = time.monotonic()
+        if instance.state == "running":
+            return instance.socket
+        async with instance.lock:
+            if instance.state == "running":
+                return instance.socket
+            if instance.state == "failed":
+                raise self._failed(instance)
+            if instance.state == "crashed":
+                await asyncio.sleep(self._backoff_left(instance))
+            await self._make_room(instance)
+            await self._start(instance)
+            instance.last_used = time.monotonic()
+            return instance.socket
+
+    def touch(self, deployment_id: str) -> None:
+        """Traffic for ``deployment_id``: it is not idle now."""
+        instance = self._instances.get(deployment_id)
+        if instance is not None:
+            instance.last_used = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def active(self, deployment_id: str) -> AsyncIterator[Path]:
+        """Running and held busy (never reaped nor evicted) while the block runs."""
+        address = await self.ensure_running(deployment_id)
+        instance = self._get(deployment_id)
+        instance.in_flight += 1
+        try:
+            yield address
+        finally:
+            instance.in_flight -= 1
+            instance.last_used = time.monotonic()
+
+    async def stop(self, deployment_id: str) -> None:
+        """Put the server to sleep now (its files stay)."""
+        await self._stop(self._get(deployment_id), "stopped")
+
+    # what it looks like
+
+    def info(self, deployment_id: str) -> InstanceInfo:
+        return self._get(deployment_id).info()
+
+    def logs(self, deployment_id: str) -> list[LogLine]:
+        """Runtime logs kept so far (the last ``log_lines``), over sleeps and restarts."""
+        return list(self._get(deployment_id).logs)
+
+    def stats(self, deployment_id: str) -> SandboxStats | None:
+        """CPU seconds and memory of the running sandbox, from its cgroup; None when asleep."""
+        process = self._get(deployment_id).process
+        return None if process is None else process.stats()
+
+    def running(self) -> list[str]:
+        return [i.deployment_id for i in self._instances.values() if i.live]
+
+    # inside
+
+    def _get(self, deployment_id: str) -> Instance:
+        try:
+            return self._instances[deployment_id]
+        except KeyError:
+            raise NotFound(f"no preview server for deployment {deployment_id}") from None
+
+    def _backoff_left(self, instance: Instance) -> float:
+        c = self.config
+        delay = min(c.backoff_max_s, c.backoff_s * 2 ** max(0, instance.quick_crashes - 1))
+        return max(0.0, instance.last_crash_at + delay - time.monotonic())
+
+    def _failed(self, instance: Instance) -> PreviewCrashed:
+        crash = instance.crashes[-1] if instance.crashes else None
+        what = f": {crash.message}" if crash else ""
+        return PreviewCrashed(
+            f"the preview server crashed {instance.quick_crashes} times in a row and stays "
+            f"stopped{what}",
+            crash,
+            hint="Fix the error in its log and deploy again.",
+        )
+
+    async def _make_room(self, instance: Instance) -> None:
+        async with self._room:
+            while True:
+                live = [i for i in self._instances.values() if i.live and i is not instance]
+                if len(live) < self.config.max_running:
+                    break
+                idle = [i for i in live if i.state == "running" and i.in_flight == 0]
+                if not idle:
+                    raise PreviewPoolFull(
+                        f"all {self.config.max_running} preview servers are busy",
+                        retry_after=5,
+                        hint="Try again in a few seconds.",
+                    )
+                victim = min(idle, key=lambda i: i.last_used)
+                self._note(victim, f"evicted to make room for {instance.deployment_id}")
+                await self._stop(victim, "evicted")
+            instance.state = "starting"
+            # reserves the slot until the sandbox exists
+            instance.process = _RESERVED
+
+    async def _start(self, instance: Instance) -> None:
+        c = self.config
+        try:
+            await asyncio.to_thread(self._prepare, instance)
+            bundle = instance.bundle
+            port = str(c.port)
+            env = {k: v.replace(PORT, port) for k, v in bundle.env.items()}
+            env[bundle.port_env] = port
+            app = [arg.replace(PORT, port) for arg in bundle.start]
+            spec = SandboxSpec(
+                argv=[BRIDGE_PYTHON, "-I", "-S", BRIDGE_TARGET, f"{SOCKET_DIR}/{SOCKET_NAME}"]
+                + [port, "--", *app],
+                workdir=instance.work,
+                env=env,
+                limits=c.limits,
+                mounts=[Mount(self._bridge, BRIDGE_TARGET)],
+                network="none",
+                unix_socket_dir=instance.sockets,
+            )
+            instance.stderr_tail.clear()
+            instance.stop_reason = None
+            process = await self.runtime.start(spec, lambda s, t: self._line(instance, s, t))
+        except BaseException:
+            instance.process = None
+            instance.state = "crashed" if instance.crashes else "asleep"
+            raise
+        instance.process = process
+        instance.started_at = time.monotonic()
+        if instance.crashes:
+            instance.restarts += 1
+        watcher = asyncio.create_task(self._watch(instance, process))
+        instance.watcher = watcher
+        if await self._healthy(instance, watcher):
+            instance.state = "running"
+            self._note(instance, f"answering after {time.monotonic() - instance.started_at:.2f} s")
+            return
+        if not watcher.done():  # still up, but not answering: stop it, as a crash
+            await self._stop(instance, "start-timeout")
+            raise PreviewStartTimeout(
+                f"the preview server did not answer on ${bundle.port_env} within "
+                f"{c.start_timeout_s:g} s",
+                hint=f"It must listen on the port in ${bundle.port_env} ({port}); "
+                "its log says what it did instead.",
+            )
+        await watcher
+        crash = instance.crashes[-1]
+        raise PreviewCrashed(
+            f"the preview server {crash.message} before it answered", crash, hint=_hint(crash)
+        )
+
+    def _prepare(self, instance: Instance) -> None:
+        """Lay out the files and dependencies once; they stay while the instance sleeps."""
+        if not instance.ready_marker.exists():
+            workspace.remove(instance.work)
+            instance.folder.mkdir(parents=True, exist_ok=True)
+            bundle = instance.bundle
+            workspace.materialise(bundle.files.files, self.blobs, instance.work, self.owner)
+            if bundle.deps is not None:
+                target = instance.work / bundle.deps.target
+                workspace.link_tree(bundle.deps.tree, target, self.owner)
+            instance.ready_marker.touch()
+        instance.sockets.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            instance.socket.unlink()  # a stale one would pass for the new server's
+
+    async def _healthy(self, instance: Instance, watcher: asyncio.Task[None]) -> bool:
+        """True once an HTTP request through the socket gets a status line back."""
+        deadline = instance.started_at + self.config.start_timeout_s
+        pause = 0.005
+        request = b"GET / HTTP/1.1\r\nHost: preview\r\nUser-Agent: previewd-health\r\n"
+        request += b"Connection: close\r\n\r\n"
+        while not watcher.done() and (left := deadline - time.monotonic()) > 0:
+            if instance.socket.exists():
+                writer = None
+                try:
+                    async with asyncio.timeout(left):
+                        reader, writer = await asyncio.open_unix_connection(instance.socket)
+                        writer.write(request)
+                        if (await reader.readline()).startswith(b"HTTP/"):
+                            return True
+                except (OSError, TimeoutError):
+                    pass
+                finally:
+                    if writer is not None:
+                        writer.close()
+            await asyncio.wait([watcher], timeout=min(pause, max(0.0, left)))
+            pause = min(pause * 1.5, 0.1)
+        return False
+
+    async def _watch(self, instance: Instance, process: SandboxProcess) -> None:
+        result = await process.wait()
+        if instance.process is not process:
+            return
+        instance.process = None
+        instance.watcher = None
+        reason, instance.stop_reason = instance.stop_reason, None
+        if reason in ("idle", "evicted", "stopped"):
+            instance.state = "asleep"
+            self._note(instance, f"stopped ({reason})")
+            return
+        self._crashed(instance, result, reason)
+
+    def _crashed(self, instance: Instance, result: RunResult, reason: StopReason | None) -> None:
+        c = self.config
+        now = time.monotonic()
+        uptime = now - instance.started_at
+        during_start = instance.state == "starting"
+        message = result.message()
+        if reason == "start-timeout":
+            message = f"did not answer within {c.start_timeout_s:g} s (killed)"
+        crash = Crash(
+            at=time.time(),
+            exit_code=result.exit_code,
+            limit_hit=result.limit_hit,
+            message=message,
+            stderr_tail=tuple(instance.stderr_tail),
+            uptime_s=uptime,
+            during_start=during_start,
+        )
+        instance.crashes.append(crash)
+        quick = during_start or uptime < c.quick_crash_s
+        instance.quick_crashes = instance.quick_crashes + 1 if quick else 1
+        instance.last_crash_at = now
+        instance.state = "failed" if instance.quick_crashes >= c.max_quick_crashes else "crashed"
+        self._note(instance, f"crashed: {message}")
+
+    async def _stop(self, instance: Instance, reason: StopReason) -> None:
+        process, watcher = instance.process, instance.watcher
+        if process is None or process is _RESERVED:
+            return
+        instance.stop_reason = reason
+        await process.kill()
+        if watcher is not None:
+            await asyncio.shield(watcher)
+
+    async def _reap(self) -> None:
+        c = self.config
+        every = c.reap_every_s or min(10.0, max(0.05, c.idle_s / 10))
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            idle = [
+                i
+                for i in self._instances.values()
+                if i.state == "running" and i.in_flight == 0 and now - i.last_used >= c.idle_s
+            ]
+            for instance in idle:
+                try:
+                    await self._stop(instance, "idle")
+                except Exception:
+                    logger.exception("stopping idle preview %s failed", instance.deployment_id)
+
+    def _line(self, instance: Instance, stream: Stream, text: str) -> None:
+        if stream == "stderr":
+            instance.stderr_tail.append(text)
+        self._log(instance, stream, text)
+
+    def _note(self, instance: Instance, text: str) -> None:
+        self._log(instance, "previewd", text)
+
+    def _log(self, instance: Instance, stream: str, text: str) -> None:
+        instance.logs.append(LogLine(time.time(), stream, text))
+        if self.on_line is not None:
+            try:
+                self.on_line(instance.deployment_id, stream, text)
+            except Exception:
+                logger.exception("on_line callback failed")
+
+
+def _hint(crash: Crash) -> str:
+    if crash.limit_hit == "memory":
+        return "It needs more memory than its limit: make it use less."
+    if crash.limit_hit == "pids":
+        return "It started too many processes at once (a fork loop?)."
+    return "The last lines of its stderr say why."
+
+
+class _Reserved:
+    """Stands in for a sandbox being started, so the slot counts as taken."""
+
+    pid = 0
+
+    async def wait(self) -> RunResult:  # pragma: no cover - never awaited
+        raise NotImplementedError
+
+    async def kill(self) -> RunResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def stats(self) -> SandboxStats:
+        return SandboxStats(0.0, 0, 0, 0)
+
+
+_RESERVED: SandboxProcess = _Reserved()
