@@ -32,9 +32,11 @@ class Worker:
         *,
         builder: Builder | None = None,
         no_builder_reason: str = "no sandbox runtime is set up",
-        concurrency: int = 2,
+        concurrency: int = 8,
         poll_s: float = 2.0,
     ):
+        # ``concurrency`` builds are taken from the queue at once; their steps then wait
+        # in the builder's compute pool, where each can show its place in the line.
         self.service = service
         self.broker = broker
         self.logs = logs

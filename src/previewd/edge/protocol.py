@@ -9,6 +9,11 @@ Timeouts use one timer per connection whose deadline moves with the state:
 ``header_timeout`` from the first byte of a request until it is complete (a
 client that trickles headers is cut off: slowloris), ``keepalive_timeout``
 while idle between requests, none while a response is being written.
+
+A handler with a ``route`` method (see ``StreamingHandler``) may take a
+request as soon as its headers are in: its body is then fed to
+``request.body`` chunk by chunk (reading pauses while the handler lags), and
+after an accepted upgrade what the client sends goes to ``request.tunnel``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from previewd.edge import pages
-from previewd.edge.request import Handler, Request
+from previewd.edge.request import Handler, Inbound, Request
 from previewd.edge.responses import DateHeader, simple
 
 if TYPE_CHECKING:
@@ -84,21 +89,40 @@ class HttpConnection(asyncio.Protocol):
         self._reading_deadline = False  # the deadline is header_timeout of a partial request
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._route = getattr(handler, "route", None)
+        self._client = b""
+        self._streaming: Request | None = None  # the streamed request whose body is arriving
+        self._upgrading: Request | None = None  # a streamed upgrade request, parsed
+        self._tunnel: Inbound | None = None  # after an upgrade: where client bytes go
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but quack alike
         self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self._client = str(peer[0]).encode("latin-1")
         self._connections.add(self)
         self._set_deadline(self._loop.time() + self._limits.header_timeout, reading=True)
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel.feed(data)
+            return
         if self._discarding or self._closing:
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
+            upgrading, self._upgrading = self._upgrading, None
+            if upgrading is not None and upgrading.tunnel is not None:
+                # a streaming handler took it: the rest is the tunnel's
+                self._tunnel = upgrading.tunnel
+                rest = data[exc.args[0] :] if exc.args else b""
+                if rest:
+                    self._tunnel.feed(rest)
+                return
             # Not a protocol static files speak: the request was answered as
             # plain HTTP, and what follows it is not HTTP.
             self._stop_reading()
@@ -118,7 +142,11 @@ class HttpConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         # The client finished sending; answer what it asked, then close.
+        if self._tunnel is not None:
+            self._tunnel.feed_eof()
+            return True
         self._closing = True
+        self._lose_inbound(ConnectionResetError("the client closed mid-body"))
         return not self._idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -129,6 +157,9 @@ class HttpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._lose_inbound(ConnectionResetError("the client closed the connection"))
+        if self._tunnel is not None:
+            self._tunnel.feed_eof()
         if self._task is not None:
             self._task.cancel()
         self._wake_writer(ConnectionResetError("the client closed the connection"))
@@ -189,11 +220,23 @@ class HttpConnection(asyncio.Protocol):
         request.method = parser.get_method()
         request.target = self._url
         request.keep_alive = parser.should_keep_alive()
+        if self._route is not None and self._route(request):
+            # the handler takes it now and reads the body as it comes
+            request.client = self._client
+            request.body = Inbound(self)
+            self._streaming = request
+            if parser.should_upgrade():
+                request.tunnel = Inbound(self)
+                self._upgrading = request
+            self._dispatch(request)
 
     def on_body(self, body: bytes) -> None:
         request = self._request
         assert request is not None
         request.body_size += len(body)
+        if request.body is not None:
+            request.body.feed(body)
+            return
         if request.body_size > self._limits.max_body_bytes:
             raise _Refused(
                 413, "Content Too Large", "Previews of static files do not accept request bodies."
@@ -205,16 +248,45 @@ class HttpConnection(asyncio.Protocol):
         self._request = None
         self._deadline = None
         self._reading_deadline = False
+        if request.body is not None:  # handed over with its headers already
+            request.body.feed_eof()
+            self._streaming = None
+            if self._upgrading is request and request.tunnel is not None:
+                return  # the parser raises HttpParserUpgrade next
+            if self._task is None and not self._pending and not self._closing:
+                self._set_deadline(
+                    self._loop.time() + self._limits.keepalive_timeout, reading=False
+                )
+            return
         if self._closing:
             return
+        self._dispatch(request)
+        if self._task is None and self._request is None and not self._closing:
+            self._set_deadline(self._loop.time() + self._limits.keepalive_timeout, reading=False)
+
+    def _dispatch(self, request: Request) -> None:
         if self._task is not None or self._pending or self._writing_paused:
             self._pending.append(request)
             if len(self._pending) >= MAX_PENDING:
                 self._pause_reading()
             return
         self._answer(request)
-        if self._task is None and self._request is None and not self._closing:
-            self._set_deadline(self._loop.time() + self._limits.keepalive_timeout, reading=False)
+
+    # Inbound's flow control
+
+    def pause_inbound(self) -> None:
+        self._pause_reading()
+
+    def resume_inbound(self) -> None:
+        if self._reading_paused and len(self._pending) < MAX_PENDING and not self._discarding:
+            self._reading_paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
+
+    def _lose_inbound(self, exc: Exception) -> None:
+        streaming, self._streaming = self._streaming, None
+        if streaming is not None and streaming.body is not None:
+            streaming.body.fail(exc)
 
     # Output, for handlers
 
@@ -270,6 +342,19 @@ class HttpConnection(asyncio.Protocol):
         self._next()
 
     def _finish(self, request: Request) -> None:
+        if request.body is not None and not request.body.complete:
+            # answered before its body was all in: drop the rest, then close
+            request.keep_alive = False
+            self._streaming = None
+            self._upgrading = None
+            self._discarding = True
+            if self._reading_paused and self._transport is not None:
+                self._reading_paused = False
+                self._transport.resume_reading()
+        if request.tunnel is not None:
+            self._tunnel = None  # what follows an upgrade is never HTTP again
+            self._discarding = True
+            request.keep_alive = False
         if not request.keep_alive:
             self._closing = True
             self._pending.clear()  # what was pipelined after "Connection: close" is dropped
