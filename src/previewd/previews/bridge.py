@@ -16,12 +16,29 @@ so the sandbox ends when the app does. It prints nothing while it works.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
-import socket
 import sys
+
+
+def _spawn(argv: list[str]) -> int:
+    """Start the app (its stdin is ours: /dev/null); 127 and a message when it cannot be."""
+    try:
+        return os.posix_spawnp(argv[0], argv, os.environ)
+    except OSError as exc:
+        print(f"previewd: cannot start {argv[0]}: {exc.strerror}", file=sys.stderr, flush=True)
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 5 or sys.argv[3] != "--":
+        sys.exit("usage: bridge.py SOCKET PORT -- ARGV...")
+    # first, so the app boots while the bridge loads asyncio (a wake waits for both)
+    _APP = _spawn(sys.argv[4:])
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
 
 _HOSTS = ("127.0.0.1", "::1")
 
@@ -60,7 +77,12 @@ class _Half(asyncio.Protocol):
         peer = self.peer
         if peer is not None and peer.transport is not None and peer.transport.can_write_eof():
             peer.transport.write_eof()
-        return True  # keep the other direction open until the peer closes too
+        if peer is not None and peer.eof:  # both directions are done: nothing more can pass
+            for half in (self, peer):
+                if half.transport is not None:
+                    half.transport.close()
+            return False
+        return True  # keep the other direction open until it ends too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -117,31 +139,25 @@ class _Outer(_Half):
         task.add_done_callback(self.tasks.discard)
 
 
-async def main(path: str, port: int, argv: list[str]) -> int:
+async def main(path: str, port: int, app: int, *, forward_signals: bool = True) -> int:
+    """Serve ``path`` for ``127.0.0.1:port`` until the process ``app`` ends; its exit status."""
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
-
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
     os.chmod(path, 0o666)
     server = await loop.create_unix_server(lambda: _Outer(port, tasks), sock=sock, backlog=1024)
-    app = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.send_signal, sig)
-    code = await app.wait()
+    for sig in (signal.SIGTERM, signal.SIGINT) if forward_signals else ():
+        loop.add_signal_handler(sig, os.kill, app, sig)
+    _, status = await asyncio.to_thread(os.waitpid, app, 0)
     server.close()
+    code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 5 or sys.argv[3] != "--":
-        sys.exit("usage: bridge.py SOCKET PORT -- ARGV...")
-    try:
-        status = asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[4:]))
-    except FileNotFoundError as exc:
-        print(f"previewd: cannot start {sys.argv[4]}: {exc.strerror}", file=sys.stderr)
-        status = 127
+    status = asyncio.run(main(sys.argv[1], int(sys.argv[2]), _APP))
     sys.stderr.flush()
     os._exit(status)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
@@ -103,12 +102,16 @@ class PreviewPoolFull(Unavailable):
         self.retry_after = retry_after
 
 
+#: A preview server's default limits: no time limit, it serves until it sleeps.
+PREVIEW_LIMITS = ResourceLimits(
+    memory_bytes=512 * MiB, cpu_cores=1.0, pids=128, timeout_s=None, work_bytes=1 * GiB
+)
+
+
 @dataclass(frozen=True)
 class SupervisorConfig:
     root: Path  # the folders go under <root>/previews
-    limits: ResourceLimits = ResourceLimits(
-        memory_bytes=512 * MiB, cpu_cores=1.0, pids=128, timeout_s=None, work_bytes=1 * GiB
-    )
+    limits: ResourceLimits = PREVIEW_LIMITS
     #: the port the app listens on inside its sandbox (its own loopback)
     port: int = 8000
     start_timeout_s: float = 30.0
@@ -149,6 +152,7 @@ class Supervisor:
         self._room = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._bridge = self.folder / ".bridge.py"
+        self._closed = False
 
     # lifecycle
 
@@ -163,12 +167,14 @@ class Supervisor:
             self._reaper = asyncio.create_task(self._reap())
 
     async def close(self) -> None:
+        """Stop every sandbox (a start under way finishes first, then stops)."""
+        self._closed = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
-        await asyncio.gather(*(self._stop(i, "stopped") for i in self._instances.values()))
+        await asyncio.gather(*(self._stop_locked(i) for i in list(self._instances.values())))
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -193,7 +199,7 @@ class Supervisor:
         """Stop the server and delete its folder."""
         instance = self._instances.pop(deployment_id, None)
         if instance is not None:
-            await self._stop(instance, "stopped")
+            await self._stop_locked(instance)
             await asyncio.to_thread(workspace.remove, instance.folder)
 
     # the edge's side
@@ -209,6 +215,8 @@ class Supervisor:
         if instance.state == "running":
             return instance.socket
         async with instance.lock:
+            if self._closed:
+                raise Unavailable("preview servers are shutting down")
             if instance.state == "running":
                 return instance.socket
             if instance.state == "failed":
@@ -239,8 +247,8 @@ class Supervisor:
             instance.last_used = time.monotonic()
 
     async def stop(self, deployment_id: str) -> None:
-        """Put the server to sleep now (its files stay)."""
-        await self._stop(self._get(deployment_id), "stopped")
+        """Put the server to sleep now (its files stay); a start under way finishes first."""
+        await self._stop_locked(self._get(deployment_id))
 
     # what it looks like
 
@@ -312,8 +320,7 @@ class Supervisor:
             env[bundle.port_env] = port
             app = [arg.replace(PORT, port) for arg in bundle.start]
             spec = SandboxSpec(
-                argv=[BRIDGE_PYTHON, "-I", "-S", BRIDGE_TARGET, f"{SOCKET_DIR}/{SOCKET_NAME}"]
-                + [port, "--", *app],
+                argv=[*_bridge_argv(port), "--", *app],
                 workdir=instance.work,
                 env=env,
                 limits=c.limits,
@@ -388,7 +395,8 @@ class Supervisor:
                     if writer is not None:
                         writer.close()
             await asyncio.wait([watcher], timeout=min(pause, max(0.0, left)))
-            pause = min(pause * 1.5, 0.1)
+            # often while a quick start is likely, then less so
+            pause = min(pause * 1.5, 0.02 if time.monotonic() - instance.started_at < 2 else 0.1)
         return False
 
     async def _watch(self, instance: Instance, process: SandboxProcess) -> None:
@@ -399,6 +407,8 @@ class Supervisor:
         instance.watcher = None
         reason, instance.stop_reason = instance.stop_reason, None
         if reason in ("idle", "evicted", "stopped"):
+            if time.monotonic() - instance.started_at >= self.config.quick_crash_s:
+                instance.quick_crashes = 0  # it ran long enough: earlier crashes are forgiven
             instance.state = "asleep"
             self._note(instance, f"stopped ({reason})")
             return
@@ -427,6 +437,10 @@ class Supervisor:
         instance.last_crash_at = now
         instance.state = "failed" if instance.quick_crashes >= c.max_quick_crashes else "crashed"
         self._note(instance, f"crashed: {message}")
+
+    async def _stop_locked(self, instance: Instance) -> None:
+        async with instance.lock:
+            await self._stop(instance, "stopped")
 
     async def _stop(self, instance: Instance, reason: StopReason) -> None:
         process, watcher = instance.process, instance.watcher
@@ -469,6 +483,10 @@ class Supervisor:
                 self.on_line(instance.deployment_id, stream, text)
             except Exception:
                 logger.exception("on_line callback failed")
+
+
+def _bridge_argv(port: str) -> list[str]:
+    return [BRIDGE_PYTHON, "-I", "-S", BRIDGE_TARGET, f"{SOCKET_DIR}/{SOCKET_NAME}", port]
 
 
 def _hint(crash: Crash) -> str:
