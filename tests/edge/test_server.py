@@ -75,8 +75,11 @@ def test_exported_members() -> None:
         "BlobReader",
         "EdgeServer",
         "FileEntry",
+        "ProxyLimits",
+        "Route",
         "RouteTable",
         "Site",
+        "Upstream",
     ]
     for name in previewd.edge.__all__:
         assert getattr(previewd.edge, name).__module__.startswith("previewd.edge")

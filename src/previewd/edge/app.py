@@ -1,8 +1,9 @@
 """The edge's request handler: Host header → route → the handler of that route.
 
-Today every route is a static Site. Reverse proxying to a preview's server
-(and waking it) will be a second handler chosen here from the Site, without
-touching the connection code.
+A Site's files are served by ``StaticFiles``; a path one of its ``routes``
+sends to an Upstream (``/api/*`` → the preview's server) is forwarded by the
+``ProxyHandler``. That choice is made by :meth:`EdgeApp.route` as soon as the
+headers are in, so the proxy gets the request before its body.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Awaitable
 
 from previewd.edge import pages
 from previewd.edge.hosts import HostLabels
+from previewd.edge.proxy import ProxyHandler
 from previewd.edge.request import Output, Request
 from previewd.edge.responses import DateHeader, simple
 from previewd.edge.routes import RouteTable
@@ -22,14 +24,43 @@ class EdgeApp:
     """Finds the Site a request is for and hands the request to its handler."""
 
     def __init__(
-        self, routes: RouteTable, hosts: HostLabels, static: StaticFiles, dates: DateHeader
+        self,
+        routes: RouteTable,
+        hosts: HostLabels,
+        static: StaticFiles,
+        dates: DateHeader,
+        proxy: ProxyHandler | None = None,
     ) -> None:
         self.routes = routes
         self.hosts = hosts
         self.static = static
         self.dates = dates
+        self.proxy = proxy or ProxyHandler(dates)
+
+    def route(self, request: Request) -> bool:
+        """True (and ``request.upstream`` set) for a request of a server route."""
+        host = request.host
+        if host is None or request.target[:1] != b"/":
+            self._absolute_form(request)
+            host = request.host
+            if host is None:
+                return False
+        try:
+            label = self.hosts.label(host)
+        except InvalidName:
+            return False  # answered by handle()
+        site = self.routes.get(label) if label is not None else None
+        if site is None or not site.routes:
+            return False
+        upstream = site.upstream_for(request.target)
+        if upstream is None:
+            return False
+        request.upstream = upstream
+        return True
 
     def handle(self, request: Request, out: Output) -> Awaitable[None] | None:
+        if request.upstream is not None:
+            return self.proxy.handle(request, out)
         host = request.host
         if host is None or request.target[:1] != b"/":
             self._absolute_form(request)

@@ -51,3 +51,37 @@ def not_found(path: str, deployment_id: str, project: str) -> bytes:
 def error(status: int, title: str, message: str, hint: str = "") -> bytes:
     """Any other error: ``message`` and ``hint`` are plain text."""
     return page(f"{status} {title}", escape(message), escape(hint))
+
+
+# the proxy's pages: what happened to the preview's server, and what to do
+
+
+def starting() -> bytes:
+    """503: the server does not listen yet (or could not be woken)."""
+    return error(
+        503,
+        "Starting",
+        "The preview's server is starting and does not answer yet.",
+        "This page reloads by itself in a moment; if it stays, the server may not "
+        "listen where previewd expects it (check the preview's logs).",
+    )
+
+
+def crashed(reason: str) -> bytes:
+    """502: refused, reset or garbled: the server is down or broke the connection."""
+    return error(
+        502,
+        "Crashed",
+        f"The preview's server is not running or dropped the connection ({reason}).",
+        "Check the preview's logs (previewd logs) for a crash; previewd restarts it.",
+    )
+
+
+def timed_out(what: str) -> bytes:
+    """504: the server did not connect or answer in time."""
+    return error(
+        504,
+        "Timed out",
+        f"The preview's server {what} in time.",
+        "It may be busy or stuck in a long request; check the preview's logs.",
+    )

@@ -223,6 +223,7 @@ class HttpConnection(asyncio.Protocol):
         if self._route is not None and self._route(request):
             # the handler takes it now and reads the body as it comes
             request.client = self._client
+            request.http10 = parser.get_http_version() == "1.0"
             request.body = Inbound(self)
             self._streaming = request
             if parser.should_upgrade():
@@ -401,6 +402,7 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request the parser gave up on (after those before it), then close."""
         if self._closing:
             return  # the conversation is over already; nothing more is answered
+        self._lose_inbound(ConnectionResetError(message))  # a streamed body ends here
         request = Request()
         request.keep_alive = False
         body = pages.error(status, title, message)

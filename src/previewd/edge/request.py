@@ -32,6 +32,7 @@ class Request:
         "connection",
         "headers",
         "host",
+        "http10",
         "if_none_match",
         "if_range",
         "keep_alive",
@@ -58,6 +59,7 @@ class Request:
         # pipeline order instead of calling the handler.
         self.canned: bytes | None = None
         self.client = b""  # the peer's address, for X-Forwarded-For
+        self.http10 = False  # set for streamed requests only
         self.body: Inbound | None = None  # set for streamed requests
         self.tunnel: Inbound | None = None  # set for streamed upgrade requests
         self.upstream: Upstream | None = None  # chosen by the route
@@ -95,7 +97,6 @@ class StreamingHandler(Handler, Protocol):
     def route(self, request: Request) -> bool:
         """Called when the headers are in: True to get ``request`` now, with ``body`` set."""
         ...
-
 
 
 class _Flow(Protocol):

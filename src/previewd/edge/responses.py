@@ -27,7 +27,9 @@ REASONS = {
     416: "Range Not Satisfiable",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 HTML = "text/html; charset=utf-8"

@@ -18,9 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from previewd.edge.content_types import content_type_for, is_fingerprinted
+from previewd.edge.upstream import Upstream
+
+STATIC: Literal["static"] = "static"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +37,53 @@ class FileEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """A path pattern and what answers it: an :class:`Upstream` (the preview's server) or
+    ``"static"`` (the deployment's files).
+
+    ``/api/*`` matches ``/api`` and everything under ``/api/``; ``/*`` matches
+    every path; a pattern without ``*`` matches that path only. The query
+    string is ignored; paths are compared as sent (not percent-decoded), so a
+    path spelled otherwise falls through to the default: static files.
+    """
+
+    pattern: str
+    target: Upstream | Literal["static"]
+    _prefix: bytes = field(init=False, repr=False, compare=False)
+    _exact: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.pattern.startswith("/"):
+            raise ValueError(f"a route pattern starts with '/': {self.pattern!r}")
+        if not isinstance(self.target, Upstream) and self.target != STATIC:
+            raise ValueError(f"a route goes to an Upstream or 'static', not {self.target!r}")
+        pattern = self.pattern.encode("latin-1")
+        if pattern.endswith(b"*"):
+            prefix = pattern[:-1]
+            exact = prefix[:-1] if prefix.endswith(b"/") and len(prefix) > 1 else prefix
+        else:
+            prefix, exact = b"", pattern
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_exact", exact)
+
+    def matches(self, path: bytes) -> bool:
+        prefix = self._prefix
+        return (bool(prefix) and path.startswith(prefix)) or path == self._exact
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
-    """What one label serves: the static files of one deployment."""
+    """What one label serves: the static files of one deployment, and its server routes.
+
+    ``routes`` are tried in order, the first match wins; a path no route
+    matches is served from ``files``.
+    """
 
     deployment_id: str
     project: str
     files: Mapping[str, FileEntry]  # "index.html", "assets/a.js": relative, no leading slash
     spa: bool = False  # unknown extension-less paths serve index.html with 200
+    routes: tuple[Route, ...] = ()
     # Memo of request path → resolution, filled by the edge as requests arrive
     # (see previewd.edge.paths); it lives and dies with the Site.
     resolved: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -53,13 +96,25 @@ class Site:
         entries: Iterable[tuple[str, str, int]],
         *,
         spa: bool = False,
+        routes: Iterable[Route | tuple[str, Upstream | Literal["static"]]] = (),
     ) -> Site:
-        """A Site from ``(path, digest, size)`` triples of a deployment's manifest."""
+        """A Site from ``(path, digest, size)`` triples of a deployment's manifest,
+        and ``(pattern, Upstream | "static")`` routes."""
         files = {
             path: FileEntry(digest, size, content_type_for(path), is_fingerprinted(path))
             for path, digest, size in entries
         }
-        return cls(deployment_id, project, MappingProxyType(files), spa=spa)
+        built = tuple(r if isinstance(r, Route) else Route(*r) for r in routes)
+        return cls(deployment_id, project, MappingProxyType(files), spa=spa, routes=built)
+
+    def upstream_for(self, target: bytes) -> Upstream | None:
+        """The Upstream that answers the request target, or None for static files."""
+        path = target.partition(b"?")[0]
+        for route in self.routes:
+            if route.matches(path):
+                found = route.target
+                return found if isinstance(found, Upstream) else None
+        return None
 
 
 class RouteTable:

@@ -22,6 +22,7 @@ from previewd.edge.app import EdgeApp
 from previewd.edge.files import BlobReader, FileCache
 from previewd.edge.hosts import HostLabels
 from previewd.edge.protocol import ConnectionLimits, HttpConnection
+from previewd.edge.proxy import ProxyHandler, ProxyLimits
 from previewd.edge.responses import DateHeader
 from previewd.edge.routes import RouteTable
 from previewd.edge.static import StaticFiles
@@ -44,6 +45,7 @@ class EdgeServer:
         cache_bytes: int = 256 * 1024 * 1024,
         header_timeout: float = 10.0,
         keepalive_timeout: float = 15.0,
+        proxy_limits: ProxyLimits | None = None,
     ) -> None:
         self.routes = routes
         self.limits = ConnectionLimits(header_timeout, keepalive_timeout)
@@ -51,7 +53,11 @@ class EdgeServer:
         self.files = FileCache(blobs, self._executor, capacity=cache_bytes)
         self._dates = DateHeader()
         self.app = EdgeApp(
-            routes, HostLabels(preview_domain), StaticFiles(self.files, self._dates), self._dates
+            routes,
+            HostLabels(preview_domain),
+            StaticFiles(self.files, self._dates),
+            self._dates,
+            ProxyHandler(self._dates, proxy_limits),
         )
         self._server: asyncio.Server | None = None
         self._connections = Connections()

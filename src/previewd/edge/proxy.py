@@ -1,0 +1,429 @@
+"""The reverse proxy: a request of a server route → the preview's server, streamed both ways.
+
+The connection hands a proxied request over as soon as its headers are in
+(``EdgeApp.route`` chose an :class:`~previewd.edge.upstream.Upstream`); the
+body follows through ``request.body``. The proxy sends the request head
+(hop-by-hop headers removed, ``X-Forwarded-*`` set by the edge and never
+taken from the client) on a pooled keep-alive connection, streams the body up
+while waiting for the answer, then streams the answer down: bytes as they
+come, with flow control on both sides. An upgrade (WebSocket) answered with
+``101`` becomes a tunnel: bytes spliced both ways until either side closes.
+
+Failures before the answer started get a page that says what happened:
+*starting* (503, the server is not listening yet), *crashed* (502, refused or
+reset), *timed out* (504). After the answer started, the client connection is
+dropped: half a response cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from previewd.edge import pages
+from previewd.edge.request import Inbound, Output, Request
+from previewd.edge.responses import DateHeader, simple
+from previewd.edge.upstream import Upstream, UpstreamClosed, UpstreamConnection
+
+logger = logging.getLogger("previewd.edge")
+
+# RFC 9110 §7.6.1, and the older ones clients and servers still send
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# set by the edge; a client's own values are dropped, never trusted
+FORWARDED = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
+)
+NO_BODY = frozenset({204, 304})
+TOUCH_EVERY = 1.0  # seconds between touch() calls while a tunnel carries traffic
+
+_NONE, _LENGTH, _CHUNKED = 0, 1, 2
+_EXPECT = 4  # a flag on the framing: the client waits for "100 Continue" before its body
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyLimits:
+    connect_timeout: float = 5.0  # to open a connection to the upstream
+    header_timeout: float = 60.0  # from the request sent (or its body's last chunk) to the answer
+    idle_timeout: float = 60.0  # with no byte moving on a body or a tunnel
+
+
+class ProxyHandler:
+    """Forwards requests whose ``upstream`` is set; see the module docstring."""
+
+    def __init__(
+        self, dates: DateHeader, limits: ProxyLimits | None = None, *, scheme: bytes = b"http"
+    ) -> None:
+        self.dates = dates
+        self.limits = limits or ProxyLimits()
+        self.proto_line = b"X-Forwarded-Proto: " + scheme + b"\r\n"
+
+    def handle(self, request: Request, out: Output) -> Awaitable[None]:
+        return self.forward(request, out)
+
+    async def forward(self, request: Request, out: Output) -> None:
+        upstream = request.upstream
+        assert upstream is not None
+        if request.method == b"CONNECT":
+            body = pages.error(405, "Method Not Allowed", "CONNECT is not proxied.")
+            self._page(request, out, 405, body)
+            return
+        touch = upstream.touch
+        if touch is not None:
+            touched = touch()
+            if touched is not None:
+                await touched
+        if upstream.ready is not None:
+            try:
+                await upstream.ready()
+            except Exception as exc:
+                logger.info("edge: %r not ready: %s", upstream, exc)
+                self._starting(request, out)
+                return
+        head, framing = self._request_head(request)
+        upstream.active += 1
+        try:
+            await self._exchange(request, out, upstream, head, framing)
+        finally:
+            upstream.active -= 1
+
+    async def _exchange(
+        self, request: Request, out: Output, upstream: Upstream, head: bytes, framing: int
+    ) -> None:
+        limits = self.limits
+        for attempt in (0, 1):
+            try:
+                connection, reused = await upstream.connect(limits.connect_timeout)
+            except FileNotFoundError:
+                self._starting(request, out)  # no socket yet: the server has not bound it
+                return
+            except TimeoutError:
+                self._timed_out(request, out, "did not accept a connection")
+                return
+            except OSError as exc:
+                self._crashed(request, out, exc)
+                return
+            connection.start(request.is_head)
+            uploading: asyncio.Task[None] | None = None
+            try:
+                connection.write(head)
+                if framing != _NONE:
+                    uploading = asyncio.ensure_future(
+                        self._upload(request, out, connection, framing)
+                    )
+                await connection.head(limits.header_timeout)
+            except UpstreamClosed as exc:
+                connection.abort()
+                if uploading is not None:
+                    uploading.cancel()
+                if attempt == 0 and reused and framing == _NONE and not connection.received:
+                    continue  # a pooled connection the server had closed: once more, fresh
+                self._crashed(request, out, exc)
+                return
+            except TimeoutError:
+                connection.abort()
+                if uploading is not None:
+                    uploading.cancel()
+                self._timed_out(request, out, "did not answer")
+                return
+            except BaseException:
+                connection.abort()
+                if uploading is not None:
+                    uploading.cancel()
+                raise
+            break
+        released = False
+        try:
+            if connection.status == 101 and request.tunnel is not None:
+                await self._splice(request, out, upstream, connection)
+                return
+            await self._respond(request, out, connection)
+            if uploading is not None:
+                if not uploading.done() and request.body is not None and request.body.complete:
+                    # the last chunks are on their way up: let them go, the connection is reused
+                    await asyncio.wait([uploading], timeout=self.limits.idle_timeout)
+                if not uploading.done():
+                    uploading.cancel()  # answered without the whole body: not reusable
+                    connection.keep_alive = False
+                elif uploading.cancelled() or uploading.exception() is not None:
+                    connection.keep_alive = False
+            upstream.release(connection)
+            released = True
+        finally:
+            if not released:
+                connection.abort()
+                if uploading is not None:
+                    uploading.cancel()
+
+    # the request
+
+    def _request_head(self, request: Request) -> tuple[bytes, int]:
+        tokens: frozenset[bytes] = frozenset()
+        if request.connection is not None:
+            tokens = frozenset(t.strip().lower() for t in request.connection.split(b","))
+        framing = expect = _NONE
+        upgrade: bytes | None = None
+        parts = [request.method, b" ", request.target, b" HTTP/1.1\r\n"]
+        append = parts.append
+        for name, value in request.headers:
+            lowered = name.lower()
+            if lowered in HOP_BY_HOP or lowered in FORWARDED or lowered in tokens:
+                if lowered == b"transfer-encoding":
+                    framing = _CHUNKED
+                elif lowered == b"upgrade":
+                    upgrade = value
+                continue
+            if lowered == b"content-length" and framing == _NONE and value.strip() != b"0":
+                framing = _LENGTH
+            elif lowered == b"expect" and value.lower() == b"100-continue":
+                expect = _EXPECT  # the edge answers it when the body is wanted
+                continue
+            append(name)
+            append(b": ")
+            append(value)
+            append(b"\r\n")
+        if framing == _CHUNKED:
+            append(b"Transfer-Encoding: chunked\r\n")
+        if request.tunnel is not None and upgrade is not None:
+            append(b"Connection: Upgrade\r\nUpgrade: ")
+            append(upgrade)
+            append(b"\r\n")
+        append(b"X-Forwarded-For: ")
+        append(request.client)
+        append(b"\r\n")
+        append(self.proto_line)
+        if request.host is not None:
+            append(b"X-Forwarded-Host: ")
+            append(request.host)
+            append(b"\r\n")
+        append(b"\r\n")
+        return b"".join(parts), framing | expect if framing else _NONE
+
+    async def _upload(
+        self,
+        request: Request,
+        out: Output,
+        connection: UpstreamConnection,
+        framing: int,
+    ) -> None:
+        body = request.body
+        assert body is not None
+        loop = asyncio.get_running_loop()
+        idle, header_timeout = self.limits.idle_timeout, self.limits.header_timeout
+        chunked = framing & _CHUNKED
+        if framing & _EXPECT:
+            out.write(CONTINUE)
+        try:
+            while True:
+                async with asyncio.timeout(idle):
+                    chunk = await body.read()
+                    if not chunk:
+                        break
+                    connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    await connection.drain()
+                # the answer is due header_timeout after the body's last byte
+                connection.head_deadline = loop.time() + header_timeout
+            if chunked:
+                connection.write(b"0\r\n\r\n")
+        except (ConnectionError, TimeoutError):
+            connection.abort()  # the client went away or stalled mid-body: the answer fails too
+
+    # the response
+
+    async def _respond(self, request: Request, out: Output, connection: UpstreamConnection) -> None:
+        status = connection.status
+        has_body = not request.is_head and status not in NO_BODY and status >= 200
+        chunked = has_body and not connection.content_length
+        if chunked and (request.http10 or not request.keep_alive):
+            chunked = False  # delimited by the close instead (HTTP/1.0 knows no chunks)
+            request.keep_alive = False
+        if request.tunnel is not None or (request.body is not None and not request.body.complete):
+            # an upgrade refused, or the rest of the body dropped: the connection closes
+            request.keep_alive = False
+        head = self._response_head(request, connection, chunked)
+        if not has_body:
+            out.write(head)
+            return
+        # what already arrived leaves with the head, in one write: most answers are whole
+        first = connection.take()
+        if chunked:
+            if first:
+                head += b"%x\r\n%b\r\n" % (len(first), first)
+            if connection.complete:
+                out.write(head + b"0\r\n\r\n")
+                return
+            out.write(head)
+        else:
+            out.write(head + first if first else head)
+            if connection.complete:
+                return
+        await out.drain()
+        loop = asyncio.get_running_loop()
+        idle = self.limits.idle_timeout
+        try:
+            async with asyncio.timeout(idle) as deadline:
+                while True:
+                    chunk = await connection.read()
+                    if not chunk:
+                        break
+                    out.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    await out.drain()
+                    deadline.reschedule(loop.time() + idle)
+        except TimeoutError:
+            # half an answer cannot be taken back: the client connection is dropped
+            logger.info("edge: %r idle for %ss mid-answer", request, idle)
+            raise ConnectionResetError("the upstream or the client stalled") from None
+        if chunked:
+            out.write(b"0\r\n\r\n")
+
+    def _response_head(
+        self, request: Request, connection: UpstreamConnection, chunked: bool
+    ) -> bytes:
+        tokens: frozenset[bytes] = frozenset()
+        headers = connection.headers
+        for name, value in headers:
+            if name.lower() == b"connection":
+                tokens = tokens | frozenset(t.strip().lower() for t in value.split(b","))
+        upgrade = connection.status == 101
+        parts = [b"HTTP/1.1 %d " % connection.status, connection.reason or b"-", b"\r\n"]
+        append = parts.append
+        for name, value in headers:
+            lowered = name.lower()
+            if (lowered in HOP_BY_HOP or lowered in tokens) and not (
+                upgrade and lowered == b"upgrade"
+            ):
+                continue
+            append(name)
+            append(b": ")
+            append(value)
+            append(b"\r\n")
+        if upgrade:
+            append(b"Connection: Upgrade\r\n\r\n")
+        else:
+            if chunked:
+                append(b"Transfer-Encoding: chunked\r\n")
+            if not request.keep_alive:
+                append(b"Connection: close\r\n\r\n")
+            elif request.connection is not None:
+                append(b"Connection: keep-alive\r\n\r\n")
+            else:
+                append(b"\r\n")
+        return b"".join(parts)
+
+    # the tunnel
+
+    async def _splice(
+        self, request: Request, out: Output, upstream: Upstream, connection: UpstreamConnection
+    ) -> None:
+        tunnel = request.tunnel
+        assert tunnel is not None
+        request.keep_alive = False  # after the tunnel, the connection closes
+        out.write(self._response_head(request, connection, False))
+        toucher = _Toucher(upstream)
+        up = asyncio.ensure_future(self._client_to_upstream(tunnel, connection, toucher))
+        try:
+            while True:
+                chunk = await connection.read()
+                if not chunk:
+                    break
+                out.write(chunk)
+                await out.drain()
+                toucher.tick()
+        except UpstreamClosed:
+            pass
+        finally:
+            up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await up
+            connection.close()
+
+    @staticmethod
+    async def _client_to_upstream(
+        tunnel: Inbound, connection: UpstreamConnection, toucher: _Toucher
+    ) -> None:
+        try:
+            while True:
+                chunk = await tunnel.read()
+                if not chunk:
+                    connection.write_eof()  # the upstream closes its side in turn
+                    return
+                connection.write(chunk)
+                await connection.drain()
+                toucher.tick()
+        except ConnectionError:
+            connection.abort()
+
+    # pages
+
+    def _starting(self, request: Request, out: Output) -> None:
+        self._page(request, out, 503, pages.starting(), [("Retry-After", "2"), ("Refresh", "2")])
+
+    def _crashed(self, request: Request, out: Output, exc: BaseException) -> None:
+        self._page(request, out, 502, pages.crashed(_reason(exc)))
+
+    def _timed_out(self, request: Request, out: Output, what: str) -> None:
+        self._page(request, out, 504, pages.timed_out(what))
+
+    def _page(
+        self,
+        request: Request,
+        out: Output,
+        status: int,
+        body: bytes,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        if request.body is not None and not request.body.complete:
+            request.keep_alive = False
+        if request.tunnel is not None:
+            request.keep_alive = False
+        tail = self.dates.tail(request)
+        out.write(simple(status, body, tail, head_only=request.is_head, headers=headers or ()))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    text = str(exc)
+    return text or type(exc).__name__
+
+
+class _Toucher:
+    """Calls ``upstream.touch`` at most every TOUCH_EVERY seconds while a tunnel is busy."""
+
+    __slots__ = ("_last", "_loop", "_pending", "_upstream")
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._pending: set[asyncio.Future[None]] = set()
+
+    def tick(self) -> None:
+        touch = self._upstream.touch
+        if touch is None:
+            return
+        now = self._loop.time()
+        if now - self._last >= TOUCH_EVERY:
+            self._last = now
+            result = touch()
+            if result is not None:
+                future = asyncio.ensure_future(result)
+                self._pending.add(future)
+                future.add_done_callback(self._pending.discard)
