@@ -14,8 +14,10 @@ import logging
 from collections import OrderedDict
 
 from previewd import snapshots
-from previewd.edge.routes import RouteTable, Site
+from previewd.edge.routes import Route, RouteTable, Site
+from previewd.edge.upstream import Upstream
 from previewd.events import Broker, Event
+from previewd.previews import Supervisor, bundles
 from previewd.service import ROUTES, Service, deployment_topic
 
 log = logging.getLogger("previewd.routing")
@@ -23,11 +25,19 @@ log = logging.getLogger("previewd.routing")
 
 class RouteSync:
     def __init__(
-        self, service: Service, broker: Broker, table: RouteTable, *, cache_size: int = 512
+        self,
+        service: Service,
+        broker: Broker,
+        table: RouteTable,
+        *,
+        supervisor: Supervisor | None = None,
+        cache_size: int = 512,
     ):
         self.service = service
         self.broker = broker
         self.table = table
+        self.supervisor = supervisor
+        self._upstreams: dict[str, Upstream] = {}  # deployment id -> its server, shared by labels
         self._sites: OrderedDict[tuple[str, bool], Site] = OrderedDict()
         self._cache_size = cache_size
         self.loaded = asyncio.Event()  # set once every existing route is in the table
@@ -50,9 +60,12 @@ class RouteSync:
             self.table.set(event["label"], None)
             return
         site = await self._site(event["snapshot"], event["spa"])
+        routes = await self._routes(event) if event.get("server") else ()
         self.table.set(
             event["label"],
-            dataclasses.replace(site, deployment_id=event["deployment"], project=event["project"]),
+            dataclasses.replace(
+                site, deployment_id=event["deployment"], project=event["project"], routes=routes
+            ),
         )
         self.broker.publish(deployment_topic(event["deployment"]), {"status": "live"})
 
@@ -69,6 +82,31 @@ class RouteSync:
                 self._sites.popitem(last=False)
         self._sites.move_to_end(key)
         return site
+
+    async def _routes(self, event: Event) -> tuple[Route, ...]:
+        """Path routes to the deployment's server, which the supervisor wakes on demand."""
+        if self.supervisor is None:
+            return ()  # no runtime here: the static part is all this node can serve
+        deployment_id = event["deployment"]
+        upstream = self._upstreams.get(deployment_id)
+        if upstream is None:
+            bundle = await bundles.load(event["server"], self.service.snapshot)
+            supervisor = self.supervisor
+            supervisor.add(deployment_id, bundle)
+
+            async def ready() -> None:
+                await supervisor.ensure_running(deployment_id)
+
+            upstream = Upstream(
+                str(supervisor.socket(deployment_id)),
+                ready=ready,
+                touch=lambda: supervisor.touch(deployment_id),
+            )
+            self._upstreams[deployment_id] = upstream
+        return tuple(
+            Route(pattern, upstream if part == "server" else "static")
+            for pattern, part in event["routes"].items()
+        )
 
     def serves(self, project: str, deployment_id: str) -> bool:
         site = self.table.get(f"{deployment_id}--{project}")

@@ -24,6 +24,7 @@ from previewd.edge.server import EdgeServer
 from previewd.errors import PreviewdError
 from previewd.events import Broker
 from previewd.logs import LogBook
+from previewd.previews import Supervisor, SupervisorConfig
 from previewd.routing import RouteSync
 from previewd.runtimes import ResourceLimits, choose
 from previewd.service import Service
@@ -90,6 +91,7 @@ class Previewd:
         self._tasks: list[asyncio.Task[None]] = []
         self._api: _ApiServer | None = None
         self.app: FastAPI | None = None
+        self.supervisor: Supervisor | None = None  # runs app servers, when a runtime works here
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -147,6 +149,11 @@ class Previewd:
         pool = ComputePool(
             concurrency=config.build_concurrency, memory_bytes=config.build_memory_bytes
         )
+        self.supervisor = Supervisor(
+            runtime=runtime, blobs=self.blobs, config=SupervisorConfig(root=config.data_path)
+        )
+        await self.supervisor.start()
+        self.route_sync.supervisor = self.supervisor
         self.worker.builder = Builder(
             runtime=runtime,
             blobs=self.blobs,
@@ -169,6 +176,8 @@ class Previewd:
             if task.get_name() != "api":  # the API finishes its requests and stops by itself
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.supervisor is not None:
+            await self.supervisor.close()
         await self.db.close()
 
     @property

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from previewd import names, snapshots
 from previewd.blobs import LocalBlobStore, is_digest
+from previewd.build.result import ServerBundle
 from previewd.changeset import Changeset, FileSpec
 from previewd.config import Config
 from previewd.errors import Conflict, DeploymentNotFound, InvalidContent, NotFound, ProjectNotFound
 from previewd.events import Broker, Event
 from previewd.logs import LogBook, Record
+from previewd.previews import bundles
 from previewd.schemas import AliasView, DeploymentView, ProjectView
 from previewd.store import Alias, Database, Deployment, Job, Project, Snapshot
 from previewd.store.models import utcnow
@@ -305,7 +307,14 @@ class Service:
     async def source_of(self, deployment_id: str) -> snapshots.Snapshot:
         return await self.db.run(lambda s: _snapshot(s, _deployment(s, deployment_id)[0].source))
 
-    async def publish(self, job_id: int, output: snapshots.Snapshot) -> None:
+    async def publish(
+        self,
+        job_id: int,
+        output: snapshots.Snapshot,
+        *,
+        server: ServerBundle | None = None,
+        routes: dict[str, str] | None = None,
+    ) -> None:
         """Make a built deployment live: its own URL, then every alias it is newer than."""
 
         def finish(s: Session) -> tuple[str, Deployment, list[str]]:
@@ -313,6 +322,9 @@ class Service:
             deployment = s.get_one(Deployment, job.deployment_seq)
             project = s.get_one(Project, deployment.project_id)
             job.status, job.finished_at = "done", utcnow()
+            if server is not None:
+                _store_snapshot(s, server.files)
+                deployment.server, deployment.routes = bundles.dump(server), json.dumps(routes)
             return project.name, deployment, _go_live(s, project, deployment, output)
 
         self._announce(*await self.db.run(finish))
@@ -505,4 +517,6 @@ def _route_event(label: str, project: str, deployment: Deployment | None) -> Eve
         "deployment": deployment.id,
         "snapshot": deployment.output,
         "spa": deployment.spa,
+        "server": deployment.server,
+        "routes": json.loads(deployment.routes) if deployment.routes else None,
     }

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from previewd import diagnostics, snapshots
 from previewd.blobs import LocalBlobStore
-from previewd.build import Builder, static_output
+from previewd.build import Builder, ServerBundle, static_output
 from previewd.detection import SnapshotTree, detect
 from previewd.errors import PreviewdError, Unavailable
 from previewd.events import Broker
 from previewd.logs import BuildLog, LogBook
+from previewd.previews import bundles
 from previewd.service import JOBS, Prebuilt, Service
 
 logger = logging.getLogger("previewd.worker")
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build gives the service to publish."""
+
+    output: snapshots.Snapshot  # static files
+    server: ServerBundle | None = None  # an app server to run behind the edge
+    routes: dict[str, str] | None = None  # path pattern -> "server" | "static"
 
 
 class Worker:
@@ -75,8 +86,10 @@ class Worker:
         status = "failed"
         try:
             source = await self.service.source_of(deployment_id)
-            output = await self.build(deployment_id, source, log)
-            await self.service.publish(job_id, output)
+            built = await self.build(deployment_id, source, log)
+            await self.service.publish(
+                job_id, built.output, server=built.server, routes=built.routes
+            )
             status = "ready"
         except Exception as exc:  # a failed build must never stop the loop
             if not isinstance(exc, PreviewdError):
@@ -92,10 +105,8 @@ class Worker:
             log.end(status)
             self.slots.release()
 
-    async def build(
-        self, deployment_id: str, source: snapshots.Snapshot, log: BuildLog
-    ) -> snapshots.Snapshot:
-        """Turn a source snapshot into the snapshot to serve, in sandboxes."""
+    async def build(self, deployment_id: str, source: snapshots.Snapshot, log: BuildLog) -> Built:
+        """Turn a source snapshot into what to serve, in sandboxes."""
         if self.builder is None:
             raise Unavailable(
                 f"this deployment needs a build, and {self.no_builder_reason}",
@@ -103,7 +114,10 @@ class Worker:
                 "root, or choose --runtime unsafe-local for code you trust.",
             )
         result = await self.builder.build(deployment_id, source, log)
-        return result.output
+        if result.server is None:
+            return Built(result.output)
+        routes = bundles.part_routes(dict(result.detection.routes), bool(result.output.files))
+        return Built(result.output, result.server, routes)
 
     def prebuild(self, source: snapshots.Snapshot) -> Prebuilt:
         """Detect once: a static site's output now (no sandbox), else a build to queue."""

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from previewd.errors import PreviewdError
+from previewd.worker import Built
 from tests.support import TOKEN
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ async def test_logs_stream_live_then_stay(api, node) -> None:
         await gate.wait()
         log.line("build", "stderr", "warning: late line")
         log.event("build", "done", "0.1")
-        return source
+        return Built(source)
 
     node.service.prebuild = None
     node.worker.build = build

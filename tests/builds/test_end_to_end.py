@@ -62,3 +62,20 @@ async def test_a_build_error_is_reported_and_the_last_good_stays(
     assert any("missing.js" in e["message"] for e in failed["errors"]), failed["errors"]
     _, text = await asset_text(edge)
     assert "hello from vite" in text
+
+
+async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node) -> None:
+    from tests.builds.conftest import FLASK_FILES
+
+    response = await api.post(
+        "/projects/flask/deployments",
+        json={"files": FLASK_FILES},
+        params={"wait": True, "timeout": 300},
+    )
+    deployment = response.json()
+    assert deployment["status"] == "ready", deployment["error"]
+    page = await edge.get("flask", timeout=60)  # the first request wakes the sandboxed server
+    assert (page.status_code, page.text) == (200, "hello from flask")
+    again = await edge.get(f"{deployment['id']}--flask", "/")
+    assert again.text == "hello from flask"
+    assert node.supervisor.stats(deployment["id"]) is not None  # running, with cgroup figures

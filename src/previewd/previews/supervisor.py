@@ -204,6 +204,10 @@ class Supervisor:
 
     # the edge's side
 
+    def socket(self, deployment_id: str) -> Path:
+        """Where the edge reaches ``deployment_id``'s server (once it runs)."""
+        return self._get(deployment_id).socket
+
     async def ensure_running(self, deployment_id: str) -> Path:
         """The socket to connect to, once the server answers; starts it if needed.
 

@@ -66,6 +66,8 @@ class Deployment(Base):
     spa: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     diagnostics: Mapped[str | None] = mapped_column(Text)  # JSON list, see previewd.diagnostics
+    server: Mapped[str | None] = mapped_column(Text)  # JSON, see previewd.previews.bundles
+    routes: Mapped[str | None] = mapped_column(Text)  # JSON {pattern: "server" | "static"}
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None]
 
