@@ -17,7 +17,7 @@ import httpx
 
 from previewd.config import Config
 from previewd.errors import ApiError, InvalidPath, Unavailable
-from previewd.schemas import AliasView, DeploymentView, ProjectView
+from previewd.schemas import AliasView, DeploymentView, PreviewView, ProjectView
 
 # Folders a deploy of a working tree leaves out: tool state, never site content.
 IGNORED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".DS_Store"})
@@ -69,6 +69,9 @@ class Client:
         return DeploymentView.model_validate(
             self._call("GET", f"/deployments/{deployment_id}", params=params)
         )
+
+    def previews(self) -> list[PreviewView]:
+        return [PreviewView.model_validate(p) for p in self._call("GET", "/previews")]
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""

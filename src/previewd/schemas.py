@@ -46,3 +46,24 @@ class ProjectView(BaseModel):
 
 class MissingBlobs(BaseModel):
     missing: list[str]
+
+
+class CrashView(BaseModel):
+    at: datetime
+    exit_code: int
+    limit_hit: str | None
+    message: str
+    stderr_tail: list[str]
+    during_start: bool
+
+
+class PreviewView(BaseModel):
+    """A deployment's app server: asleep, starting, running, crashed or failed."""
+
+    deployment: str
+    state: str
+    cpu_seconds: float | None = Field(description="From the sandbox's cgroup; None when asleep.")
+    memory_bytes: int | None
+    idle_s: float = Field(description="Seconds since the last request.")
+    restarts: int
+    crashes: list[CrashView]

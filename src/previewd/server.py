@@ -153,7 +153,7 @@ class Previewd:
             runtime=runtime, blobs=self.blobs, config=SupervisorConfig(root=config.data_path)
         )
         await self.supervisor.start()
-        self.route_sync.supervisor = self.supervisor
+        self.route_sync.supervisor = self.service.supervisor = self.supervisor
         self.worker.builder = Builder(
             runtime=runtime,
             blobs=self.blobs,

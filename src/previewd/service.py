@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -25,8 +27,8 @@ from previewd.config import Config
 from previewd.errors import Conflict, DeploymentNotFound, InvalidContent, NotFound, ProjectNotFound
 from previewd.events import Broker, Event
 from previewd.logs import LogBook, Record
-from previewd.previews import bundles
-from previewd.schemas import AliasView, DeploymentView, ProjectView
+from previewd.previews import Supervisor, bundles
+from previewd.schemas import AliasView, CrashView, DeploymentView, PreviewView, ProjectView
 from previewd.store import Alias, Database, Deployment, Job, Project, Snapshot
 from previewd.store.models import utcnow
 
@@ -63,6 +65,8 @@ class Service:
         self.serving: Callable[[str, str], bool] | None = None
         # Set by the process that builds: looks at a source once, at deploy time.
         self.prebuild: Callable[[snapshots.Snapshot], Prebuilt] | None = None
+        # Set by the process that runs app servers.
+        self.supervisor: Supervisor | None = None
 
     # -- projects ---------------------------------------------------------
 
@@ -274,6 +278,40 @@ class Service:
         target = await self.db.run(move)
         self._route(label, project_name, target)
         return self._alias_view(project_name, alias, target.id)
+
+    # -- app servers -------------------------------------------------------------
+
+    def previews(self) -> list[PreviewView]:
+        """Every app server this node knows, with live CPU and memory from its cgroup."""
+        supervisor = self.supervisor
+        if supervisor is None:
+            return []
+        now = time.monotonic()
+        views = []
+        for deployment_id in supervisor.known():
+            info, stats = supervisor.info(deployment_id), supervisor.stats(deployment_id)
+            views.append(
+                PreviewView(
+                    deployment=deployment_id,
+                    state=info.state,
+                    cpu_seconds=stats.cpu_seconds if stats else None,
+                    memory_bytes=stats.memory_bytes if stats else None,
+                    idle_s=round(now - info.last_used, 3),
+                    restarts=info.restarts,
+                    crashes=[
+                        CrashView(
+                            at=datetime.fromtimestamp(c.at, UTC),
+                            exit_code=c.exit_code,
+                            limit_hit=c.limit_hit,
+                            message=c.message,
+                            stderr_tail=list(c.stderr_tail),
+                            during_start=c.during_start,
+                        )
+                        for c in info.crashes
+                    ],
+                )
+            )
+        return views
 
     # -- the worker's side ----------------------------------------------------
 

@@ -79,3 +79,6 @@ async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node
     again = await edge.get(f"{deployment['id']}--flask", "/")
     assert again.text == "hello from flask"
     assert node.supervisor.stats(deployment["id"]) is not None  # running, with cgroup figures
+    [preview] = (await api.get("/previews")).json()
+    assert (preview["deployment"], preview["state"]) == (deployment["id"], "running")
+    assert preview["memory_bytes"] > 0 and preview["crashes"] == []

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from previewd.api.deps import service_of
-from previewd.schemas import DeploymentView
+from previewd.schemas import DeploymentView, PreviewView
 
 router = APIRouter(tags=["deployments"])
 
@@ -50,6 +50,12 @@ async def logs(
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
     )
+
+
+@router.get("/previews", tags=["previews"])
+async def previews(request: Request) -> list[PreviewView]:
+    """App servers on this node: state, live CPU and memory, restarts and crashes."""
+    return service_of(request).previews()
 
 
 @router.get("/deployments/{deployment_id}/files")

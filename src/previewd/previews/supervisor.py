@@ -268,6 +268,10 @@ class Supervisor:
         process = self._get(deployment_id).process
         return None if process is None else process.stats()
 
+    def known(self) -> list[str]:
+        """Every deployment with a server here, running or asleep."""
+        return list(self._instances)
+
     def running(self) -> list[str]:
         return [i.deployment_id for i in self._instances.values() if i.live]
 
