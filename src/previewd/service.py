@@ -313,6 +313,22 @@ class Service:
             )
         return views
 
+    def runtime_logs(self, deployment_id: str) -> list[dict[str, Any]]:
+        """What a deployment's app server printed (the last lines kept, over restarts)."""
+        if self.supervisor is None or deployment_id not in self.supervisor.known():
+            raise NotFound(
+                f"deployment {deployment_id!r} has no app server on this node",
+                hint="Only deployments with a server part have runtime logs; see `previewd ps`.",
+            )
+        return [
+            {
+                "at": datetime.fromtimestamp(line.at, UTC).isoformat(),
+                "stream": line.stream,
+                "text": line.text,
+            }
+            for line in self.supervisor.logs(deployment_id)
+        ]
+
     # -- the worker's side ----------------------------------------------------
 
     async def claim_job(self) -> tuple[int, str] | None:

@@ -58,6 +58,12 @@ async def previews(request: Request) -> list[PreviewView]:
     return service_of(request).previews()
 
 
+@router.get("/deployments/{deployment_id}/runtime-logs", tags=["previews"])
+async def runtime_logs(deployment_id: str, request: Request) -> list[dict[str, str]]:
+    """What the deployment's app server printed: at, stream, text."""
+    return service_of(request).runtime_logs(deployment_id)
+
+
 @router.get("/deployments/{deployment_id}/files")
 async def files(deployment_id: str, request: Request) -> dict[str, dict[str, int | str]]:
     """The deployment's source files: path -> digest, size, mode."""
