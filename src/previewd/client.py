@@ -70,6 +70,10 @@ class Client:
             self._call("GET", f"/deployments/{deployment_id}", params=params)
         )
 
+    def runtime_logs(self, deployment_id: str) -> list[dict[str, str]]:
+        """What a deployment's app server printed."""
+        return list(self._call("GET", f"/deployments/{deployment_id}/runtime-logs"))
+
     def previews(self) -> list[PreviewView]:
         return [PreviewView.model_validate(p) for p in self._call("GET", "/previews")]
 
