@@ -590,7 +590,7 @@ async def test_upstream_closing_idle_connections_is_not_an_error(
 async def test_uvicorn_upstream_on_a_unix_socket(
     edge: Edge, routes: RouteTable, blobs: LocalBlobStore, tmp_path: Path
 ) -> None:
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn  # a dependency of previewd: always there
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         assert scope["type"] == "http"
