@@ -12,6 +12,9 @@ from previewd.config import Config
 from previewd.server import Previewd
 from tests.support import TOKEN, EdgeClient
 
+# bubblewrap and groups_removed (autouse: no test may leave a cgroup behind)
+pytest_plugins = ["tests.sandboxes"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

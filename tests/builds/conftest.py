@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import pytest
 
 from previewd.blobs.local import LocalBlobStore
 from previewd.build import BuildResult
-from previewd.runtimes import cgroups
-from previewd.runtimes.base import Mount, ResourceLimits, SandboxSpec
+from previewd.runtimes.base import Mount, SandboxSpec
 from previewd.runtimes.bubblewrap import BubblewrapRuntime
 from tests.builds.helpers import ROOMY, Log, Recording, builder, snapshot
 
@@ -48,30 +46,6 @@ FLASK_FILES = {
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def groups_removed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every cgroup a test makes must be gone when it ends."""
-    made: list[cgroups.Cgroup] = []
-    create = cgroups.Cgroup.create
-
-    def spy(name: str, limits: ResourceLimits) -> cgroups.Cgroup:
-        group = create(name, limits)
-        made.append(group)
-        return group
-
-    monkeypatch.setattr(cgroups.Cgroup, "create", spy)
-    yield
-    left = [path for group in made for path in group.dirs.values() if path.exists()]
-    assert not left, f"cgroups left behind: {left}"
-
-
-@pytest.fixture(scope="session")
-def bubblewrap() -> BubblewrapRuntime:
-    runtime = BubblewrapRuntime()
-    runtime.check()  # fails loudly (with the apt-get hint) rather than skipping
-    return runtime
 
 
 @dataclass(frozen=True)
