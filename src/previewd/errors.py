@@ -10,10 +10,13 @@
     ├── NotFound ................ 404 not_found
     │   ├── ProjectNotFound ..... 404 project_not_found
     │   ├── DeploymentNotFound .. 404 deployment_not_found
+    │   ├── ConversationNotFound  404 conversation_not_found
     │   └── BlobNotFound ........ 404 blob_not_found
     ├── Conflict ................ 409 conflict
     ├── LimitExceeded ........... 413 limit_exceeded    too many files or bytes
     ├── BuildFailed ............. 422 build_failed      a build step failed or hit a limit
+    ├── EditFailed .............. 422 edit_failed       a chat message's edit block cannot apply
+    │   └── NoEdits ............. 422 no_edits          a chat message holds no edits at all
     ├── UnsupportedMediaType .... 415 unsupported_media_type
     ├── Unavailable ............. 503 unavailable
     └── ApiError ................ any   what a client got back from the API
@@ -82,6 +85,10 @@ class DeploymentNotFound(NotFound):
     code = "deployment_not_found"
 
 
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+
+
 class BlobNotFound(NotFound):
     code = "blob_not_found"
 
@@ -109,6 +116,20 @@ class BuildFailed(PreviewdError):
         self.step = step
         #: the last lines the step wrote (stdout and stderr, in order), for diagnostics
         self.tail = list(tail)
+
+
+class EditFailed(PreviewdError):
+    """A block of a chat message is malformed or does not fit the files: nothing was changed.
+
+    The message names the block (its index, format, file and line) and the reason.
+    """
+
+    status = 422
+    code = "edit_failed"
+
+
+class NoEdits(EditFailed):
+    code = "no_edits"
 
 
 class UnsupportedMediaType(PreviewdError):

@@ -1,6 +1,27 @@
-"""Metadata: projects, snapshots, deployments, aliases and the job queue."""
+"""Metadata: projects, snapshots, deployments, aliases, the job queue, conversations and feedback."""
 
 from previewd.store.database import Database
-from previewd.store.models import Alias, Deployment, Job, Project, Snapshot
+from previewd.store.models import (
+    Alias,
+    Conversation,
+    Deployment,
+    Feedback,
+    Job,
+    Message,
+    Project,
+    Snapshot,
+    Webhook,
+)
 
-__all__ = ["Alias", "Database", "Deployment", "Job", "Project", "Snapshot"]
+__all__ = [
+    "Alias",
+    "Conversation",
+    "Database",
+    "Deployment",
+    "Feedback",
+    "Job",
+    "Message",
+    "Project",
+    "Snapshot",
+    "Webhook",
+]

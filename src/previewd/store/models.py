@@ -98,3 +98,76 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """A chat's line of work in a project. Its deployments carry ``alias=name``, so its URL
+    ``<name>--<project>`` shows the newest successful build of the chat."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    # The files after the last applied message, built or not: the next message edits these.
+    head: Mapped[str | None] = mapped_column(ForeignKey("snapshots.digest"))
+    pending: Mapped[str] = mapped_column(Text, default="")  # a streamed message so far
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    """One assistant message applied (or refused) in a conversation."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    deployment_seq: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.seq", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16))  # "applied", "refused", "no_edits"
+    error: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[str] = mapped_column(Text, default="{}")  # JSON {path: "written"|"deleted"}
+    bytes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """One distinct problem of a project (a build error, a crash, a 5xx, a console error),
+    deduplicated across rebuilds by ``fingerprint`` and condensed into a chat-ready ``text``."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("project_id", "fingerprint"),
+        Index("ix_feedback_project_seen", "project_id", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    deployment_id: Mapped[str] = mapped_column(String(12))  # the newest one it was seen on
+    kind: Mapped[str] = mapped_column(String(16))  # "build", "crash", "http", "console"
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)  # the message a chat can paste back, <= 1 KB
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON, the structured facts
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class Webhook(Base):
+    """An URL that receives a project's feedback and deployment events, signed with HMAC."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
