@@ -45,7 +45,10 @@ async def bridged(root: Path) -> AsyncIterator[Path]:
     await app.wait_closed()
 
 
-async def test_a_client_is_closed_when_the_app_is_not_listening(root: Path) -> None:
+async def test_a_client_is_closed_when_the_app_never_listens(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bridge, "_PATIENCE_S", 0.2)
     sleeper = os.posix_spawnp("sleep", ["sleep", "60"], os.environ)
     path = root / "s.sock"
     with socket.socket() as unused:
@@ -61,6 +64,32 @@ async def test_a_client_is_closed_when_the_app_is_not_listening(root: Path) -> N
         with contextlib.suppress(ConnectionResetError):
             assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+    finally:
+        os.kill(sleeper, signal.SIGKILL)
+    assert await serving == 137
+
+
+async def test_a_client_waits_for_an_app_that_listens_late(root: Path) -> None:
+    sleeper = os.posix_spawnp("sleep", ["sleep", "60"], os.environ)
+    path = root / "s.sock"
+    late = socket.socket()
+    late.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused for now
+    port = late.getsockname()[1]
+    serving = asyncio.create_task(bridge.main(str(path), port, sleeper, forward_signals=False))
+    try:
+        while not path.exists():
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"hello")
+        writer.write_eof()
+        await asyncio.sleep(0.05)  # the bridge retries meanwhile
+        late.setblocking(False)
+        late.listen()
+        app = await asyncio.start_server(echo_upper, sock=late)
+        assert await asyncio.wait_for(reader.read(), 5) == b"HELLO"
+        writer.close()
+        app.close()
+        await app.wait_closed()
     finally:
         os.kill(sleeper, signal.SIGKILL)
     assert await serving == 137

@@ -105,7 +105,7 @@ async def test_idle_instance_sleeps_and_wakes_with_its_files(
     async with make(bubblewrap, blobs, root, idle_s=0.4, reap_every_s=0.05) as sup:
         sup.add("idle", bundle(blobs, {"app.py": python_app(handler, prelude)}))
         assert (await get(await sup.ensure_running("idle"))).text == "starts=1"
-        process = sup._instances["idle"].process
+        process = sup._previews["idle"][0].process
         assert isinstance(process, Supervised) and process.cgroup is not None
         group = process.cgroup
         assert all(path.exists() for path in group.dirs.values())

@@ -100,16 +100,33 @@ class _Half(asyncio.Protocol):
             self.peer.transport.resume_reading()
 
 
-async def _forward(outer: _Half, port: int) -> None:
+_PATIENCE_S = 30.0  # how long a connection waits for the app to listen
+
+
+async def _connect(port: int) -> _Half | None:
+    """A connection to the app; while it has not bound its port yet, keep trying (a wake's
+    first request then waits exactly as long as the app takes to boot, with no polling gap
+    on the edge's side)."""
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + _PATIENCE_S
+    pause = 0.001
+    while True:
+        for host in _HOSTS:
+            try:
+                _, inner = await loop.create_connection(_Half, host, port)
+                return inner
+            except OSError:
+                continue
+        if loop.time() + pause > deadline:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 0.01)
+
+
+async def _forward(outer: _Half, port: int) -> None:
     assert outer.transport is not None
-    for host in _HOSTS:
-        try:
-            _, inner = await loop.create_connection(_Half, host, port)
-            break
-        except OSError:
-            continue
-    else:  # the app is not listening (yet): the edge's health check sees a closed socket
+    inner = await _connect(port)
+    if inner is None:  # the app never listened: the edge sees a closed connection
         if outer.transport is not None:
             outer.transport.close()
         return

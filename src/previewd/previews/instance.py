@@ -2,7 +2,8 @@
 
 An :class:`Instance` holds what lasts across sleeps (the work folder, the
 logs, the crash history); the :class:`~previewd.previews.supervisor.Supervisor`
-starts and stops its sandbox.
+starts and stops its sandbox. A deployment may run several instances
+(``replica`` 0, 1, …), each with its own folder and sandbox; they share one log.
 
     asleep ──ensure_running──▶ starting ──answers──▶ running ──idle / evicted──▶ asleep
                                   │                    │
@@ -24,7 +25,7 @@ from previewd.build.result import ServerBundle
 from previewd.runtimes.base import LimitHit, SandboxProcess
 
 State = Literal["asleep", "starting", "running", "crashed", "failed"]
-StopReason = Literal["idle", "evicted", "stopped", "start-timeout"]
+StopReason = Literal["idle", "evicted", "stopped", "start-timeout", "unhealthy"]
 
 #: The socket's name, in the instance's socket folder (``/run/previewd`` inside).
 SOCKET_NAME = "http.sock"
@@ -36,6 +37,7 @@ class LogLine:
     at: float  # time.time()
     stream: str  # "stdout", "stderr" or "previewd" (what the supervisor says)
     text: str
+    replica: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,25 @@ class InstanceInfo:
     in_flight: int
     crashes: tuple[Crash, ...]  # the most recent last
     restarts: int
+    replica: int = 0
+    healthy: bool = True
 
 
 class Instance:
-    def __init__(self, deployment_id: str, bundle: ServerBundle, folder: Path, log_lines: int):
+    def __init__(
+        self,
+        deployment_id: str,
+        bundle: ServerBundle,
+        folder: Path,
+        logs: deque[LogLine],
+        *,
+        project: str = "",
+        replica: int = 0,
+    ):
         self.deployment_id = deployment_id
         self.bundle = bundle
+        self.project = project
+        self.replica = replica
         self.folder = folder
         self.work = folder / "work"
         self.sockets = folder / "run"
@@ -87,14 +102,21 @@ class Instance:
         self.quick_crashes = 0
         self.last_crash_at = 0.0
         self.restarts = 0
-        self.logs: deque[LogLine] = deque(maxlen=log_lines)
+        self.health_failures = 0  # health checks failed in a row while running
+        self.logs = logs
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self.lock = asyncio.Lock()
+        self.starter: asyncio.Task[None] | None = None  # a start under way, shared by callers
 
     @property
     def live(self) -> bool:
         """Holds a sandbox (starting or running)."""
         return self.process is not None
+
+    @property
+    def serving(self) -> bool:
+        """Running and passing its health checks: the edge may send it requests."""
+        return self.state == "running" and self.health_failures == 0
 
     def info(self) -> InstanceInfo:
         return InstanceInfo(
@@ -105,4 +127,6 @@ class Instance:
             self.in_flight,
             tuple(self.crashes),
             self.restarts,
+            self.replica,
+            self.health_failures == 0,
         )

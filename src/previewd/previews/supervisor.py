@@ -14,10 +14,16 @@ app with ``$PORT`` set: the app listens on ``127.0.0.1:$PORT`` in the
 sandbox's own network namespace, unchanged.
 
 A start counts as done when an HTTP request through the socket gets a
-response (any status). ``touch`` (or holding :meth:`Supervisor.active` for a
+response (any status). A deployment may run several instances (``replicas``):
+a need starts them all and is answered by the first that answers; the edge
+balances requests across the ones that pass their health checks (one request
+every ``health_every_s``; an instance that fails one gets no traffic, one that
+fails ``health_failures`` in a row is restarted, as after a crash). Stopping is
+graceful: SIGTERM, then SIGKILL after ``stop_grace_s``. ``touch`` (or holding :meth:`Supervisor.active` for a
 request or a WebSocket) counts as activity; the reaper puts instances idle for
 ``idle_s`` to sleep; at ``max_running`` the least recently used idle instance
-is evicted to make room. A process that ends on its own is a crash: its exit
+is evicted to make room (``max_per_project`` caps one project's share the
+same way). A process that ends on its own is a crash: its exit
 status and the tail of its stderr are recorded, and the next need restarts it
 after an exponential backoff; ``max_quick_crashes`` crashes in a row, each
 within ``quick_crash_s`` of its start, leave it ``failed`` until a new
@@ -28,11 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +50,14 @@ from previewd.build import workspace
 from previewd.build.result import ServerBundle
 from previewd.detection.model import PORT
 from previewd.errors import NotFound, Unavailable
+from previewd.previews.health import probe
 from previewd.previews.instance import (
     SOCKET_NAME,
     Crash,
     Instance,
     InstanceInfo,
     LogLine,
+    State,
     StopReason,
 )
 from previewd.runtimes.base import (
@@ -119,11 +129,19 @@ class SupervisorConfig:
     #: how often the reaper looks; None: a tenth of idle_s, between 0.05 and 10 s
     reap_every_s: float | None = None
     max_running: int = 16
+    #: running instances one project may hold at once; None: no cap below max_running
+    max_per_project: int | None = None
     max_quick_crashes: int = 3
     quick_crash_s: float = 30.0
     backoff_s: float = 0.5
     backoff_max_s: float = 30.0
     log_lines: int = 2000
+    health_every_s: float = 5.0
+    health_timeout_s: float = 2.0
+    #: health checks failed in a row before an instance is restarted
+    health_failures: int = 2
+    #: between SIGTERM and SIGKILL when a server is put to sleep
+    stop_grace_s: float = 5.0
 
 
 class Supervisor:
@@ -148,9 +166,9 @@ class Supervisor:
         self.on_line = on_line
         self.folder = config.root / "previews"
         self.owner = (getattr(runtime, "uid", os.geteuid()), getattr(runtime, "gid", os.getegid()))
-        self._instances: dict[str, Instance] = {}
+        self._previews: dict[str, list[Instance]] = {}  # deployment id -> its instances
         self._room = asyncio.Lock()
-        self._reaper: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._bridge = self.folder / ".bridge.py"
         self._closed = False
 
@@ -163,18 +181,18 @@ class Supervisor:
         shutil.copyfile(_BRIDGE_SOURCE, tmp)
         os.chmod(tmp, 0o444)
         os.replace(tmp, self._bridge)
-        if self._reaper is None:
-            self._reaper = asyncio.create_task(self._reap())
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._reap()), asyncio.create_task(self._check())]
 
     async def close(self) -> None:
         """Stop every sandbox (a start under way finishes first, then stops)."""
         self._closed = True
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
-        await asyncio.gather(*(self._stop_locked(i) for i in list(self._instances.values())))
+                await task
+        self._tasks = []
+        await asyncio.gather(*(self._stop_locked(i) for i in self._all()))
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -185,64 +203,97 @@ class Supervisor:
 
     # deployments
 
-    def add(self, deployment_id: str, bundle: ServerBundle) -> None:
+    def add(
+        self, deployment_id: str, bundle: ServerBundle, *, project: str = "", replicas: int = 1
+    ) -> None:
         """Know ``deployment_id``'s server (asleep until first needed). Adding it again is a no-op."""
-        if deployment_id in self._instances:
+        if deployment_id in self._previews:
             return
         if not deployment_id or "/" in deployment_id or deployment_id.startswith("."):
             raise ValueError(f"{deployment_id!r} cannot name a folder")
-        self._instances[deployment_id] = Instance(
-            deployment_id, bundle, self.folder / deployment_id, self.config.log_lines
-        )
+        if not 1 <= replicas <= self.config.max_running:
+            raise ValueError(f"replicas must be between 1 and {self.config.max_running}")
+        logs: deque[LogLine] = deque(maxlen=self.config.log_lines)
+        self._previews[deployment_id] = [
+            Instance(
+                deployment_id,
+                bundle,
+                self.folder / (deployment_id if n == 0 else f"{deployment_id}.{n}"),
+                logs,
+                project=project,
+                replica=n,
+            )
+            for n in range(replicas)
+        ]
 
     async def remove(self, deployment_id: str) -> None:
         """Stop the server and delete its folder."""
-        instance = self._instances.pop(deployment_id, None)
-        if instance is not None:
+        for instance in self._previews.pop(deployment_id, []):
             await self._stop_locked(instance)
             await asyncio.to_thread(workspace.remove, instance.folder)
 
     # the edge's side
 
-    def socket(self, deployment_id: str) -> Path:
-        """Where the edge reaches ``deployment_id``'s server (once it runs)."""
-        return self._get(deployment_id).socket
+    def socket(self, deployment_id: str, replica: int = 0) -> Path:
+        """Where the edge reaches an instance of ``deployment_id``'s server (once it runs)."""
+        return self._get(deployment_id)[replica].socket
+
+    def serving(self, deployment_id: str, replica: int) -> bool:
+        """The instance runs and passes its health checks: send it requests."""
+        instances = self._previews.get(deployment_id)
+        return instances is not None and instances[replica].serving
 
     async def ensure_running(self, deployment_id: str) -> Path:
-        """The socket to connect to, once the server answers; starts it if needed.
+        """The socket of a serving instance (the least busy); starts the server if needed.
 
-        Raises :class:`PreviewStartTimeout`, :class:`PreviewCrashed` or
-        :class:`PreviewPoolFull` (all 5xx :class:`Unavailable` errors with a message).
+        Every instance that is not up is started; the call returns as soon as
+        one answers. Raises :class:`PreviewStartTimeout`, :class:`PreviewCrashed`
+        or :class:`PreviewPoolFull` (all 5xx :class:`Unavailable` errors with a
+        message) when none can serve.
         """
-        instance = self._get(deployment_id)
-        instance.last_used = time.monotonic()
-        if instance.state == "running":
-            return instance.socket
-        async with instance.lock:
-            if self._closed:
-                raise Unavailable("preview servers are shutting down")
-            if instance.state == "running":
-                return instance.socket
-            if instance.state == "failed":
-                raise self._failed(instance)
-            if instance.state == "crashed":
-                await asyncio.sleep(self._backoff_left(instance))
-            await self._make_room(instance)
-            await self._start(instance)
+        instances = self._get(deployment_id)
+        now = time.monotonic()
+        for instance in instances:
+            instance.last_used = now
+        while True:
+            # one failing its health checks still beats none, while nothing else answers
+            serving = [i for i in instances if i.serving] or [
+                i for i in instances if i.state == "running"
+            ]
+            starting = [self._starting(i) for i in instances if not i.serving]
+            if serving:
+                return min(serving, key=lambda i: i.in_flight).socket
+            pending = [task for task in starting if task is not None]
+            if not pending:
+                if self._closed:
+                    raise Unavailable("preview servers are shutting down")
+                raise self._failed(instances[0])
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if all(task.done() for task in pending) and not any(i.serving for i in instances):
+                # every start failed: the first instance's error says why
+                errors = [e for t in pending if not t.cancelled() and (e := t.exception())]
+                raise errors[0] if errors else Unavailable("the preview server stopped at once")
+            for instance in instances:
+                instance.last_used = time.monotonic()
+
+    def warm(self, deployment_id: str) -> None:
+        """Start the server now, in the background (a new deployment's first visitor waits
+        less); what goes wrong is recorded as for any start."""
+        for instance in self._previews.get(deployment_id, []):
             instance.last_used = time.monotonic()
-            return instance.socket
+            self._starting(instance)
 
     def touch(self, deployment_id: str) -> None:
         """Traffic for ``deployment_id``: it is not idle now."""
-        instance = self._instances.get(deployment_id)
-        if instance is not None:
-            instance.last_used = time.monotonic()
+        now = time.monotonic()
+        for instance in self._previews.get(deployment_id, []):
+            instance.last_used = now
 
     @contextlib.asynccontextmanager
     async def active(self, deployment_id: str) -> AsyncIterator[Path]:
         """Running and held busy (never reaped nor evicted) while the block runs."""
         address = await self.ensure_running(deployment_id)
-        instance = self._get(deployment_id)
+        instance = next(i for i in self._get(deployment_id) if i.socket == address)
         instance.in_flight += 1
         try:
             yield address
@@ -252,36 +303,94 @@ class Supervisor:
 
     async def stop(self, deployment_id: str) -> None:
         """Put the server to sleep now (its files stay); a start under way finishes first."""
-        await self._stop_locked(self._get(deployment_id))
+        await asyncio.gather(*(self._stop_locked(i) for i in self._get(deployment_id)))
 
     # what it looks like
 
     def info(self, deployment_id: str) -> InstanceInfo:
-        return self._get(deployment_id).info()
+        """The first instance's state; crashes and restarts of every instance."""
+        instances = self._get(deployment_id)
+        first = instances[0].info()
+        if len(instances) == 1:
+            return first
+        crashes = sorted((c for i in instances for c in i.crashes), key=lambda c: c.at)
+        return dataclasses.replace(
+            first,
+            state=_best_state(i.state for i in instances),
+            last_used=max(i.last_used for i in instances),
+            in_flight=sum(i.in_flight for i in instances),
+            crashes=tuple(crashes[-20:]),
+            restarts=sum(i.restarts for i in instances),
+            healthy=any(i.serving for i in instances),
+        )
+
+    def instances(self, deployment_id: str) -> list[InstanceInfo]:
+        return [i.info() for i in self._get(deployment_id)]
 
     def logs(self, deployment_id: str) -> list[LogLine]:
         """Runtime logs kept so far (the last ``log_lines``), over sleeps and restarts."""
-        return list(self._get(deployment_id).logs)
+        return list(self._get(deployment_id)[0].logs)
 
     def stats(self, deployment_id: str) -> SandboxStats | None:
-        """CPU seconds and memory of the running sandbox, from its cgroup; None when asleep."""
-        process = self._get(deployment_id).process
-        return None if process is None else process.stats()
+        """CPU seconds and memory of the running sandboxes, from their cgroups; None when asleep."""
+        running = [i.process.stats() for i in self._get(deployment_id) if i.process is not None]
+        if not running:
+            return None
+        return SandboxStats(
+            cpu_seconds=sum(r.cpu_seconds for r in running),
+            memory_bytes=sum(r.memory_bytes for r in running),
+            memory_peak_bytes=sum(r.memory_peak_bytes for r in running),
+            pids=sum(r.pids for r in running),
+        )
 
     def known(self) -> list[str]:
         """Every deployment with a server here, running or asleep."""
-        return list(self._instances)
+        return list(self._previews)
 
     def running(self) -> list[str]:
-        return [i.deployment_id for i in self._instances.values() if i.live]
+        return [d for d, instances in self._previews.items() if any(i.live for i in instances)]
 
     # inside
 
-    def _get(self, deployment_id: str) -> Instance:
+    def _get(self, deployment_id: str) -> list[Instance]:
         try:
-            return self._instances[deployment_id]
+            return self._previews[deployment_id]
         except KeyError:
             raise NotFound(f"no preview server for deployment {deployment_id}") from None
+
+    def _all(self) -> list[Instance]:
+        return [i for instances in self._previews.values() for i in instances]
+
+    def _starting(self, instance: Instance) -> asyncio.Task[None] | None:
+        """The start under way for ``instance``, or a new one; None when it cannot start."""
+        if instance.starter is not None:
+            return instance.starter
+        if self._closed or instance.state in ("failed", "running"):
+            return None  # a running one that fails health checks is restarted by _check
+        task = asyncio.create_task(self._start_once(instance))
+        instance.starter = task
+
+        def done(task: asyncio.Task[None]) -> None:
+            instance.starter = None
+            if not task.cancelled():
+                task.exception()  # retrieved: whoever waited has it, the crash record too
+
+        task.add_done_callback(done)
+        return task
+
+    async def _start_once(self, instance: Instance) -> None:
+        async with instance.lock:
+            if self._closed:
+                raise Unavailable("preview servers are shutting down")
+            if instance.state == "running":
+                return
+            if instance.state == "failed":
+                raise self._failed(instance)
+            if instance.state == "crashed":
+                await asyncio.sleep(self._backoff_left(instance))
+            await self._make_room(instance)
+            await self._start(instance)
+            instance.last_used = time.monotonic()
 
     def _backoff_left(self, instance: Instance) -> float:
         c = self.config
@@ -299,15 +408,23 @@ class Supervisor:
         )
 
     async def _make_room(self, instance: Instance) -> None:
+        """Take a running slot for ``instance``: under the project's cap, then the host's,
+        evicting the least recently used idle instance where one is full."""
+        c = self.config
         async with self._room:
             while True:
-                live = [i for i in self._instances.values() if i.live and i is not instance]
-                if len(live) < self.config.max_running:
+                live = [i for i in self._all() if i.live and i is not instance]
+                mine = [i for i in live if i.project == instance.project]
+                if c.max_per_project is not None and len(mine) >= c.max_per_project:
+                    full, what = mine, f"project {instance.project!r} runs its {len(mine)}"
+                elif len(live) >= c.max_running:
+                    full, what = live, f"all {c.max_running}"
+                else:
                     break
-                idle = [i for i in live if i.state == "running" and i.in_flight == 0]
+                idle = [i for i in full if i.state == "running" and i.in_flight == 0]
                 if not idle:
                     raise PreviewPoolFull(
-                        f"all {self.config.max_running} preview servers are busy",
+                        f"{what} preview servers, and every one is busy",
                         retry_after=5,
                         hint="Try again in a few seconds.",
                     )
@@ -344,6 +461,7 @@ class Supervisor:
             instance.state = "crashed" if instance.crashes else "asleep"
             raise
         instance.process = process
+        instance.health_failures = 0
         instance.started_at = time.monotonic()
         if instance.crashes:
             instance.restarts += 1
@@ -383,25 +501,24 @@ class Supervisor:
             instance.socket.unlink()  # a stale one would pass for the new server's
 
     async def _healthy(self, instance: Instance, watcher: asyncio.Task[None]) -> bool:
-        """True once an HTTP request through the socket gets a status line back."""
+        """True once an HTTP request through the socket gets a status line back.
+
+        The bridge holds a connection until the app listens, so once the socket
+        exists one probe usually waits exactly as long as the app takes to boot.
+        """
         deadline = instance.started_at + self.config.start_timeout_s
-        pause = 0.005
-        request = b"GET / HTTP/1.1\r\nHost: preview\r\nUser-Agent: previewd-health\r\n"
-        request += b"Connection: close\r\n\r\n"
+        pause = 0.002
         while not watcher.done() and (left := deadline - time.monotonic()) > 0:
             if instance.socket.exists():
-                writer = None
-                try:
-                    async with asyncio.timeout(left):
-                        reader, writer = await asyncio.open_unix_connection(instance.socket)
-                        writer.write(request)
-                        if (await reader.readline()).startswith(b"HTTP/"):
-                            return True
-                except (OSError, TimeoutError):
-                    pass
-                finally:
-                    if writer is not None:
-                        writer.close()
+                check = asyncio.ensure_future(probe(instance.socket, left))
+                await asyncio.wait([check, watcher], return_when=asyncio.FIRST_COMPLETED)
+                if not check.done():  # the server ended first
+                    check.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await check
+                    return False
+                if check.result():
+                    return True
             await asyncio.wait([watcher], timeout=min(pause, max(0.0, left)))
             # often while a quick start is likely, then less so
             pause = min(pause * 1.5, 0.02 if time.monotonic() - instance.started_at < 2 else 0.1)
@@ -430,6 +547,8 @@ class Supervisor:
         message = result.message()
         if reason == "start-timeout":
             message = f"did not answer within {c.start_timeout_s:g} s (killed)"
+        elif reason == "unhealthy":
+            message = f"stopped answering: failed {c.health_failures} health checks in a row"
         crash = Crash(
             at=time.time(),
             exit_code=result.exit_code,
@@ -455,7 +574,10 @@ class Supervisor:
         if process is None or process is _RESERVED:
             return
         instance.stop_reason = reason
-        await process.kill()
+        if reason in ("start-timeout", "unhealthy"):
+            await process.kill()  # it does not answer: asking it to stop would only wait
+        else:
+            await process.terminate(self.config.stop_grace_s)
         if watcher is not None:
             await asyncio.shield(watcher)
 
@@ -467,14 +589,44 @@ class Supervisor:
             now = time.monotonic()
             idle = [
                 i
-                for i in self._instances.values()
+                for i in self._all()
                 if i.state == "running" and i.in_flight == 0 and now - i.last_used >= c.idle_s
             ]
-            for instance in idle:
-                try:
-                    await self._stop(instance, "idle")
-                except Exception:
-                    logger.exception("stopping idle preview %s failed", instance.deployment_id)
+            results = await asyncio.gather(
+                *(self._stop(i, "idle") for i in idle), return_exceptions=True
+            )
+            for instance, result in zip(idle, results, strict=True):
+                if isinstance(result, Exception):
+                    logger.error(
+                        "stopping idle preview %s failed: %s", instance.deployment_id, result
+                    )
+
+    async def _check(self) -> None:
+        """Probe every running instance; take failing ones out of rotation, restart hung ones."""
+        c = self.config
+        while True:
+            await asyncio.sleep(c.health_every_s)
+            running = [i for i in self._all() if i.state == "running"]
+            results = await asyncio.gather(*(probe(i.socket, c.health_timeout_s) for i in running))
+            for instance, ok in zip(running, results, strict=True):
+                if instance.state != "running":
+                    continue
+                if ok:
+                    if instance.health_failures:
+                        self._note(instance, "answers its health check again")
+                    instance.health_failures = 0
+                    continue
+                instance.health_failures += 1
+                self._note(
+                    instance,
+                    f"failed a health check ({instance.health_failures} of {c.health_failures})",
+                )
+                if instance.health_failures >= c.health_failures:
+                    try:
+                        await self._stop(instance, "unhealthy")
+                    except Exception:
+                        logger.exception("stopping hung preview %s failed", instance.deployment_id)
+                    self._starting(instance)  # restarted after the crash backoff
 
     def _line(self, instance: Instance, stream: Stream, text: str) -> None:
         if stream == "stderr":
@@ -485,7 +637,7 @@ class Supervisor:
         self._log(instance, "previewd", text)
 
     def _log(self, instance: Instance, stream: str, text: str) -> None:
-        instance.logs.append(LogLine(time.time(), stream, text))
+        instance.logs.append(LogLine(time.time(), stream, text, instance.replica))
         if self.on_line is not None:
             try:
                 self.on_line(instance.deployment_id, stream, text)
@@ -495,6 +647,12 @@ class Supervisor:
 
 def _bridge_argv(port: str) -> list[str]:
     return [BRIDGE_PYTHON, "-I", "-S", BRIDGE_TARGET, f"{SOCKET_DIR}/{SOCKET_NAME}", port]
+
+
+def _best_state(states: Iterable[State]) -> State:
+    """A deployment's state from its instances': the most useful one any of them is in."""
+    order: list[State] = ["running", "starting", "crashed", "asleep", "failed"]
+    return min(states, key=order.index)
 
 
 def _hint(crash: Crash) -> str:
@@ -514,6 +672,9 @@ class _Reserved:
         raise NotImplementedError
 
     async def kill(self) -> RunResult:  # pragma: no cover
+        raise NotImplementedError
+
+    async def terminate(self, grace_s: float) -> RunResult:  # pragma: no cover
         raise NotImplementedError
 
     def stats(self) -> SandboxStats:

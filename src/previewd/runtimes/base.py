@@ -124,6 +124,10 @@ class SandboxProcess(Protocol):
         """Kill the whole process tree, wait for it and clean up."""
         ...
 
+    async def terminate(self, grace_s: float) -> RunResult:
+        """Ask the main process to end (SIGTERM); kill the tree if it has not within ``grace_s``."""
+        ...
+
     def stats(self) -> SandboxStats:
         """CPU and memory used so far, from the sandbox's cgroups."""
         ...

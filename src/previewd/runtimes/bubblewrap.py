@@ -178,6 +178,10 @@ class BubblewrapRuntime:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             sandbox.kill()
 
+        def term_main() -> None:
+            # the command runs as the child of the sandbox's pid 1 (bwrap's init)
+            sandbox.signal_children(child, signal.SIGTERM)
+
         async def release() -> None:
             # The launcher exits as soon as the command does, while the sandbox's pid 1
             # may still be reaping the rest of its namespace: wait until it is gone too.
@@ -202,6 +206,7 @@ class BubblewrapRuntime:
             spec,
             cgroup=sandbox,
             kill_tree=kill_tree,
+            term_main=term_main,
             cleanups=cleanups,
             on_line=on_line,
             started=started,

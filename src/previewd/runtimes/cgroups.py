@@ -165,13 +165,27 @@ class Cgroup:
             freezer.write_text("FROZEN")
         killed = 0
         for pid in self.procs():
-            killed += self._kill_member(pid)
+            killed += self._signal_member(pid, signal.SIGKILL)
         # frozen tasks act on the pending SIGKILL as soon as they thaw
         with contextlib.suppress(OSError):
             freezer.write_text("THAWED")
         return killed
 
-    def _kill_member(self, pid: int) -> int:
+    def signal_children(self, parent: int, sig: signal.Signals) -> int:
+        """Send ``sig`` to the processes of the group whose parent is ``parent``."""
+        sent = 0
+        for pid in self.procs():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    # the fields after the command name, which may hold spaces and parens
+                    ppid = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == parent:
+                sent += self._signal_member(pid, sig)
+        return sent
+
+    def _signal_member(self, pid: int, sig: signal.Signals) -> int:
         # A pid read from cgroup.procs may have been reaped and reused since: pin the
         # process with a pidfd, check it is still ours, and signal through the pidfd.
         try:
@@ -182,7 +196,7 @@ class Cgroup:
             with open(f"/proc/{pid}/cgroup") as f:
                 mine = any(line.rstrip("\n").endswith(f"/previewd/{self.name}") for line in f)
             if mine:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                signal.pidfd_send_signal(fd, sig)
                 return 1
         except OSError:
             pass

@@ -122,6 +122,7 @@ class Supervised:
         *,
         cgroup: Cgroup | None,
         kill_tree: Callable[[], None],
+        term_main: Callable[[], None],
         cleanups: Sequence[Callable[[], Awaitable[None]]],
         on_line: OnLine | None,
         started: float,
@@ -132,6 +133,7 @@ class Supervised:
         #: the sandbox's cgroups, when it has any (for live stats and tests)
         self.cgroup = cgroup
         self._kill_tree = kill_tree
+        self._term_main = term_main
         self._cleanups = cleanups
         self._on_line = on_line
         self._started = started
@@ -151,6 +153,14 @@ class Supervised:
         if not self._done.done():
             self._kill()
         return await asyncio.shield(self._done)
+
+    async def terminate(self, grace_s: float) -> RunResult:
+        if not self._done.done():
+            with contextlib.suppress(ProcessLookupError):
+                self._term_main()
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(self._done), grace_s)
+        return await self.kill()
 
     def stats(self) -> SandboxStats:
         if self.cgroup is None:

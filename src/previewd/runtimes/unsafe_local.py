@@ -71,11 +71,15 @@ class UnsafeLocalRuntime:
             if group is not None:
                 group.kill()
 
+        def term_main() -> None:
+            os.kill(proc.pid, signal.SIGTERM)
+
         return Supervised(
             proc,
             spec,
             cgroup=group,
             kill_tree=kill_tree,
+            term_main=term_main,
             cleanups=[group.close] if group is not None else [],
             on_line=on_line,
             started=started,
