@@ -28,7 +28,7 @@ from previewd.build import plan as plans
 from previewd.build import workspace
 from previewd.build.cache import DepsCache, StepCache
 from previewd.build.executor import execute
-from previewd.build.plan import COREPACK_HOME, NPM_CACHE, Plan, Step
+from previewd.build.plan import COREPACK_HOME, NPM_CACHE, SERVER_COREPACK, Part, Plan, Step
 from previewd.build.pool import ComputePool
 from previewd.build.result import (
     PREVIEWD,
@@ -211,6 +211,8 @@ class _Run:
             mounts.append(Mount(corepack, COREPACK_HOME, writable=True))
         await self._sandbox(step, folder, mounts)
         started = time.monotonic()
+        if step.corepack_in_deps:
+            await asyncio.to_thread(_copy_corepack, corepack, folder, step.deps_dir)
         if step.corepack is not None:
             # sealed like node_modules, for the build to run the same package manager offline
             await asyncio.to_thread(self.b.deps.adopt, step.corepack, corepack, COREPACK_HOME)
@@ -356,11 +358,11 @@ class _Run:
             part = self.plan.part("server")
             assert part is not None
             files = self.outputs.get("server") or snapshots.build(part.files)
-            server = _bundle(detection.server, files, self.deps.get("server"))
+            server = _bundle(detection.server, part, files, self.deps.get("server"))
         return BuildResult(output, server, detection, reports)
 
 
-def _bundle(server: Server, files: Snapshot, deps: Deps | None) -> ServerBundle:
+def _bundle(server: Server, part: Part, files: Snapshot, deps: Deps | None) -> ServerBundle:
     bin_dir = "/work/.venv/bin" if server.runtime == "python" else "/work/node_modules/.bin"
     env: dict[str, str] = {"PATH": f"{bin_dir}:{DEFAULT_ENV['PATH']}"}
     if server.runtime == "python":
@@ -368,12 +370,31 @@ def _bundle(server: Server, files: Snapshot, deps: Deps | None) -> ServerBundle:
     return ServerBundle(
         files=files,
         deps=deps,
-        start=server.start,
+        start=part.start or server.start,
         port_env=server.port_env,
-        env={**env, **server.env},
+        env={**env, **part.start_env, **server.env},
         runtime=server.runtime,
         dir=server.dir,
     )
+
+
+def _copy_corepack(home: Path, folder: Path, deps_dir: str) -> None:
+    """Put the package manager corepack fetched into the installed tree, for the server's start.
+
+    The sandbox is gone: nothing can swap a folder under this. A ``deps_dir``
+    the install made a symlink is left alone (adopting it fails, and says so).
+    """
+    if os.path.lexists(folder / deps_dir) and workspace.real_dir(folder, deps_dir) is None:
+        return
+    installed = folder / deps_dir
+    installed.mkdir(exist_ok=True)
+    target = installed / SERVER_COREPACK
+    if os.path.lexists(target):
+        if target.is_dir() and not target.is_symlink():
+            workspace.remove(target)
+        else:
+            target.unlink()
+    shutil.copytree(home, target, symlinks=True)
 
 
 def _failure(step: Step, result: RunResult) -> str:

@@ -45,6 +45,9 @@ PRIVATE_NPM_CACHE = "/work/.npm-cache"
 PRIVATE_YARN_CACHE = "/work/.yarn-cache"
 #: Where an install's (and its build's) corepack keeps the package manager it downloads.
 COREPACK_HOME = "/cache/corepack"
+#: Where a server started through pnpm or yarn finds that package manager: a copy of its
+#: install's COREPACK_HOME inside the installed tree, so the preview sandbox needs no mount.
+SERVER_COREPACK = ".corepack"
 #: Bumped when the layout of what steps produce changes, so old cache entries are not reused.
 VERSION = "1"
 
@@ -134,6 +137,9 @@ class Step:
     #: the dependency-cache key of the COREPACK_HOME the step mounts (writable for the
     #: install that fills it, read-only for its build), when it runs pnpm or yarn
     corepack: str | None = None
+    #: install: also copy COREPACK_HOME into ``deps_dir/SERVER_COREPACK`` (a server's
+    #: start runs the package manager, offline)
+    corepack_in_deps: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ class Part:
     install: Step | None
     build: Step | None
     deps_dir: str | None
+    #: a server's start argv and the environment it needs, when the plan changes them
+    start: Argv | None = None
+    start_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,13 +234,32 @@ def _server(
     else:
         source = _without_deps(subtree(files, server.dir), "node_modules")
         manager = (server.install or ("npm",))[0]
+        # a start through pnpm or yarn needs the package manager in the preview's sandbox
+        runs_manager = server.start[0] in ("pnpm", "yarn")
         install = _node_install(
-            name, server.install or (), server.lockfile, server.dir, source, toolchain, read
+            name,
+            server.install or (),
+            server.lockfile,
+            server.dir,
+            source,
+            toolchain,
+            read,
+            for_start=runs_manager,
         )
         deps_dir = "node_modules"
         versions = toolchain.of(["node", manager])
     build = _build(name, server.build, source, ".", install, versions) if server.build else None
-    return Part(name, server.dir, source, install, build, deps_dir)
+    start, start_env = _start(server.start, install)
+    return Part(name, server.dir, source, install, build, deps_dir, start, start_env)
+
+
+def _start(argv: Argv, install: Step | None) -> tuple[Argv | None, dict[str, str]]:
+    """``pnpm start`` → ``corepack pnpm@<its install's version> start``, offline, as builds do."""
+    if install is None or not install.corepack_in_deps or argv[0] not in ("pnpm", "yarn"):
+        return None, {}
+    home = f"/work/{install.deps_dir}/{SERVER_COREPACK}"
+    env = {**_COREPACK_ENV, "COREPACK_HOME": home, "npm_config_update_notifier": "false"}
+    return ("corepack", install.argv[1], *argv[1:]), env
 
 
 def _build(
@@ -284,11 +312,16 @@ def _node_install(
     source: Mapping[str, FileSpec],
     toolchain: Toolchain,
     read: Read,
+    *,
+    for_start: bool = False,
 ) -> Step | None:
     if not argv or "package.json" not in source:
         return None
     manifest = _json(source["package.json"], read)
-    if manifest is not None and not any(manifest.get(f) for f in _DEP_FIELDS):
+    manager = argv[0] if argv[0] in ("npm", "pnpm", "yarn") else "npm"
+    corepack = manager != "npm"
+    for_start = for_start and corepack
+    if manifest is not None and not any(manifest.get(f) for f in _DEP_FIELDS) and not for_start:
         return None  # nothing to install: no step, no node_modules
     lock = _relative(lockfile, folder) if lockfile else None
     pure = _pure_node_install(argv, manifest)
@@ -308,8 +341,6 @@ def _node_install(
         listing["package.json"] = [_digest(keyed), inputs["package.json"].mode]
     shared = lock is not None
     env = {**_NPM_ENV, "npm_config_cache": NPM_CACHE if shared else PRIVATE_NPM_CACHE}
-    manager = argv[0] if argv[0] in ("npm", "pnpm", "yarn") else "npm"
-    corepack = manager != "npm"
     if corepack:
         argv = ("corepack", _corepack_spec(manager, manifest, source), *argv[1:])
         env.update(_COREPACK_ENV)
@@ -322,6 +353,8 @@ def _node_install(
         env=env,
         versions=toolchain.of(["node", manager]),
         files=listing,
+        # its tree holds the package manager too: never the same entry as a plain install's
+        **({"corepack_in_deps": True} if for_start else {}),
     )
     return Step(
         name=f"{part}:install",
@@ -335,6 +368,7 @@ def _node_install(
         deps_dir="node_modules",
         shared_cache=shared,
         corepack=f"{key}-corepack" if corepack else None,
+        corepack_in_deps=for_start,
     )
 
 
