@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 from previewd import snapshots
 from previewd.edge.routes import Route, RouteTable, Site
-from previewd.edge.upstream import Upstream
+from previewd.edge.upstream import Balancer, Target, Upstream
 from previewd.events import Broker, Event
 from previewd.previews import Supervisor, bundles
 from previewd.service import ROUTES, Service, deployment_topic
@@ -37,10 +37,11 @@ class RouteSync:
         self.broker = broker
         self.table = table
         self.supervisor = supervisor
-        self._upstreams: dict[str, Upstream] = {}  # deployment id -> its server, shared by labels
+        self._upstreams: dict[str, Target] = {}  # deployment id -> its server, shared by labels
         self._sites: OrderedDict[tuple[str, bool], Site] = OrderedDict()
         self._cache_size = cache_size
         self.loaded = asyncio.Event()  # set once every existing route is in the table
+        self._warming: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Load every route, then follow changes until cancelled."""
@@ -61,13 +62,29 @@ class RouteSync:
             return
         site = await self._site(event["snapshot"], event["spa"])
         routes = await self._routes(event) if event.get("server") else ()
+        deployment_id = event["deployment"]
         self.table.set(
             event["label"],
             dataclasses.replace(
                 site, deployment_id=event["deployment"], project=event["project"], routes=routes
             ),
         )
-        self.broker.publish(deployment_topic(event["deployment"]), {"status": "live"})
+        if routes and self.supervisor is not None and self.loaded.is_set():
+            # just published: start its server now rather than on the first visit, and
+            # call it live once it answers (or failed to start: that is an answer too)
+            task = asyncio.create_task(self._warm(deployment_id))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+            return
+        self.broker.publish(deployment_topic(deployment_id), {"status": "live"})
+
+    async def _warm(self, deployment_id: str) -> None:
+        assert self.supervisor is not None
+        try:
+            await self.supervisor.ensure_running(deployment_id)
+        except Exception as exc:  # recorded by the supervisor, shown at the edge
+            log.info("server of %s did not start: %s", deployment_id, exc)
+        self.broker.publish(deployment_topic(deployment_id), {"status": "live"})
 
     async def _site(self, digest: str, spa: bool) -> Site:
         """One Site per (snapshot, spa): deployments with equal files share it."""
@@ -90,24 +107,42 @@ class RouteSync:
         deployment_id = event["deployment"]
         upstream = self._upstreams.get(deployment_id)
         if upstream is None:
-            bundle = await bundles.load(event["server"], self.service.snapshot)
-            supervisor = self.supervisor
-            supervisor.add(deployment_id, bundle)
-
-            async def ready() -> None:
-                await supervisor.ensure_running(deployment_id)
-
-            upstream = Upstream(
-                str(supervisor.socket(deployment_id)),
-                ready=ready,
-                touch=lambda: supervisor.touch(deployment_id),
-            )
+            upstream = await self._upstream(event)
             self._upstreams[deployment_id] = upstream
         return tuple(
             Route(pattern, upstream if part == "server" else "static")
             for pattern, part in event["routes"].items()
         )
 
+    async def _upstream(self, event: Event) -> Target:
+        """The server of a deployment, known to the supervisor, asleep until needed."""
+        assert self.supervisor is not None
+        supervisor, deployment_id = self.supervisor, event["deployment"]
+        instances = self.service.config.preview_instances
+        bundle = await bundles.load(event["server"], self.service.snapshot)
+        supervisor.add(deployment_id, bundle, project=event["project"], replicas=instances)
+
+        async def ready() -> None:
+            await supervisor.ensure_running(deployment_id)
+
+        def touch() -> None:
+            supervisor.touch(deployment_id)
+
+        if instances == 1:
+            return Upstream(str(supervisor.socket(deployment_id)), ready=ready, touch=touch)
+        return Balancer(
+            [Upstream(str(supervisor.socket(deployment_id, n))) for n in range(instances)],
+            healthy=lambda n: supervisor.serving(deployment_id, n),
+            ready=ready,
+            touch=touch,
+        )
+
     def serves(self, project: str, deployment_id: str) -> bool:
+        """The deployment's URL works: its route is in the table and its server, if it has
+        one, has answered (or has failed to start, which its URL then says)."""
         site = self.table.get(f"{deployment_id}--{project}")
-        return site is not None and site.deployment_id == deployment_id
+        if site is None or site.deployment_id != deployment_id:
+            return False
+        if not site.routes or self.supervisor is None:
+            return True
+        return deployment_id not in self.supervisor.known() or self.supervisor.tried(deployment_id)

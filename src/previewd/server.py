@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -24,7 +25,7 @@ from previewd.edge.server import EdgeServer
 from previewd.errors import PreviewdError
 from previewd.events import Broker
 from previewd.logs import LogBook
-from previewd.previews import Supervisor, SupervisorConfig
+from previewd.previews.supervisor import PREVIEW_LIMITS, Supervisor, SupervisorConfig
 from previewd.routing import RouteSync
 from previewd.runtimes import ResourceLimits, choose
 from previewd.service import Service
@@ -150,7 +151,7 @@ class Previewd:
             concurrency=config.build_concurrency, memory_bytes=config.build_memory_bytes
         )
         self.supervisor = Supervisor(
-            runtime=runtime, blobs=self.blobs, config=SupervisorConfig(root=config.data_path)
+            runtime=runtime, blobs=self.blobs, config=supervisor_config(config)
         )
         await self.supervisor.start()
         self.route_sync.supervisor = self.service.supervisor = self.supervisor
@@ -212,3 +213,20 @@ def _announce(node: Previewd) -> None:
     console.print(f"  API      {node.api_url}   (token in {config.token_file})")
     console.print(f"  previews {config.preview_url('<project>')}")
     console.print("  deploy a folder with: previewd deploy DIR --project NAME   (Ctrl-C stops)")
+
+
+def supervisor_config(config: Config) -> SupervisorConfig:
+    """The app servers' settings, from the node's."""
+    return SupervisorConfig(
+        root=config.data_path,
+        limits=dataclasses.replace(
+            PREVIEW_LIMITS,
+            memory_bytes=config.preview_memory_bytes,
+            cpu_cores=config.preview_cpu_cores,
+            pids=config.preview_pids,
+        ),
+        idle_s=config.preview_idle_s,
+        start_timeout_s=config.preview_start_timeout_s,
+        max_running=config.preview_max_running,
+        max_per_project=config.preview_max_per_project,
+    )

@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from previewd.blobs import LocalBlobStore
-from previewd.edge import EdgeServer, RouteTable, Site
+from previewd.edge import EdgeServer, RouteTable, Site, Upstream
 
 from .helpers import Edge
+from .upstream_server import App, UpstreamServer
 
 
 @pytest.fixture(
@@ -90,3 +91,23 @@ async def edge(start_edge: StartEdge) -> Edge:
 async def client(edge: Edge) -> AsyncIterator[httpx.AsyncClient]:
     async with edge.client() as client:
         yield client
+
+
+Serve = Callable[[App], Awaitable[tuple[UpstreamServer, Upstream]]]
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
+    """Start an UpstreamServer on a unix socket; closed at the end of the test."""
+    started: list[tuple[UpstreamServer, Upstream]] = []
+
+    async def start(app: App) -> tuple[UpstreamServer, Upstream]:
+        server = UpstreamServer(app)
+        path = await server.start_unix(tmp_path / f"up{len(started)}.sock")
+        started.append((server, Upstream(path)))
+        return started[-1]
+
+    yield start
+    for server, upstream in started:
+        upstream.close()
+        await server.close()

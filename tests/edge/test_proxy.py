@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,10 @@ from previewd.edge import ProxyLimits, Route, RouteTable, Site, Upstream
 from previewd.edge.request import Inbound
 from previewd.edge.upstream import UpstreamConnection
 
-from .conftest import StartEdge
+from .conftest import Serve, StartEdge
 from .helpers import PAGE, Edge, eventually, get
 from .upstream_server import (
-    App,
     Received,
-    UpstreamServer,
     echo,
     response,
     websocket_echo,
@@ -33,24 +31,6 @@ from .upstream_server import (
 pytestmark = pytest.mark.anyio
 
 MiB = 1024 * 1024
-Serve = Callable[[App], Awaitable[tuple[UpstreamServer, Upstream]]]
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
-    """Start an UpstreamServer on a unix socket; closed at the end of the test."""
-    started: list[tuple[UpstreamServer, Upstream]] = []
-
-    async def start(app: App) -> tuple[UpstreamServer, Upstream]:
-        server = UpstreamServer(app)
-        path = await server.start_unix(tmp_path / f"up{len(started)}.sock")
-        started.append((server, Upstream(path)))
-        return started[-1]
-
-    yield start
-    for server, upstream in started:
-        upstream.close()
-        await server.close()
 
 
 def route(

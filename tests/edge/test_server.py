@@ -72,6 +72,7 @@ async def test_close_lets_a_response_in_flight_finish(edge: Edge) -> None:
 
 def test_exported_members() -> None:
     assert sorted(previewd.edge.__all__) == [
+        "Balancer",
         "BlobReader",
         "EdgeServer",
         "FileEntry",

@@ -9,9 +9,10 @@ from previewd.edge.files import BlobReader
 from previewd.edge.proxy import ProxyLimits
 from previewd.edge.routes import FileEntry, Route, RouteTable, Site
 from previewd.edge.server import EdgeServer
-from previewd.edge.upstream import Upstream
+from previewd.edge.upstream import Balancer, Upstream
 
 __all__ = [
+    "Balancer",
     "BlobReader",
     "EdgeServer",
     "FileEntry",

@@ -27,6 +27,7 @@ from previewd.edge import pages
 from previewd.edge.request import Inbound, Output, Request
 from previewd.edge.responses import DateHeader, simple
 from previewd.edge.upstream import Upstream, UpstreamClosed, UpstreamConnection
+from previewd.errors import PreviewdError
 
 logger = logging.getLogger("previewd.edge")
 
@@ -77,24 +78,25 @@ class ProxyHandler:
         return self.forward(request, out)
 
     async def forward(self, request: Request, out: Output) -> None:
-        upstream = request.upstream
-        assert upstream is not None
+        target = request.upstream
+        assert target is not None
         if request.method == b"CONNECT":
             body = pages.error(405, "Method Not Allowed", "CONNECT is not proxied.")
             self._page(request, out, 405, body)
             return
-        touch = upstream.touch
+        touch = target.touch
         if touch is not None:
             touched = touch()
             if touched is not None:
                 await touched
-        if upstream.ready is not None:
+        if target.ready is not None:
             try:
-                await upstream.ready()
+                await target.ready()
             except Exception as exc:
-                logger.info("edge: %r not ready: %s", upstream, exc)
-                self._starting(request, out)
+                logger.info("edge: %r not ready: %s", target, exc)
+                self._not_ready(request, out, exc)
                 return
+        upstream = target.pick()
         head, framing = self._request_head(request)
         upstream.active += 1
         try:
@@ -372,6 +374,19 @@ class ProxyHandler:
 
     def _starting(self, request: Request, out: Output) -> None:
         self._page(request, out, 503, pages.starting(), [("Retry-After", "2"), ("Refresh", "2")])
+
+    def _not_ready(self, request: Request, out: Output, exc: Exception) -> None:
+        """The page for a server that could not be made ready, from what went wrong."""
+        if not isinstance(exc, PreviewdError):
+            self._starting(request, out)
+            return
+        retry_after = getattr(exc, "retry_after", None)
+        headers = [("Retry-After", str(retry_after))] if retry_after else []
+        title = {502: "Crashed", 503: "Busy", 504: "Timed out"}.get(exc.status, "Unavailable")
+        status = exc.status if 500 <= exc.status < 600 else 503
+        self._page(
+            request, out, status, pages.error(status, title, exc.message, exc.hint or ""), headers
+        )
 
     def _crashed(self, request: Request, out: Output, exc: BaseException) -> None:
         self._page(request, out, 502, pages.crashed(_reason(exc)))

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from previewd.edge.upstream import Upstream
+    from previewd.edge.upstream import Target
 
 
 class Request:
@@ -62,7 +62,7 @@ class Request:
         self.http10 = False  # set for streamed requests only
         self.body: Inbound | None = None  # set for streamed requests
         self.tunnel: Inbound | None = None  # set for streamed upgrade requests
-        self.upstream: Upstream | None = None  # chosen by the route
+        self.upstream: Target | None = None  # chosen by the route
 
     @property
     def is_head(self) -> bool:

@@ -15,13 +15,14 @@ sees either the old deployment or the new one, never a mix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
 from previewd.edge.content_types import content_type_for, is_fingerprinted
-from previewd.edge.upstream import Upstream
+from previewd.edge.upstream import Balancer, Target, Upstream
 
 STATIC: Literal["static"] = "static"
 
@@ -36,6 +37,15 @@ class FileEntry:
     immutable: bool  # fingerprinted name: cached for a year
 
 
+_UNRESERVED_ESCAPE = re.compile(
+    rb"%(4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])"
+)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return bytes([int(match.group(1), 16)])
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """A path pattern and what answers it: an :class:`Upstream` (the preview's server) or
@@ -43,19 +53,20 @@ class Route:
 
     ``/api/*`` matches ``/api`` and everything under ``/api/``; ``/*`` matches
     every path; a pattern without ``*`` matches that path only. The query
-    string is ignored; paths are compared as sent (not percent-decoded), so a
-    path spelled otherwise falls through to the default: static files.
+    string is ignored; percent-encoded unreserved characters are decoded first
+    (``/%61pi/x`` is ``/api/x``, as RFC 3986 says they are equivalent), other
+    escapes are compared as sent.
     """
 
     pattern: str
-    target: Upstream | Literal["static"]
+    target: Target | Literal["static"]
     _prefix: bytes = field(init=False, repr=False, compare=False)
     _exact: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.pattern.startswith("/"):
             raise ValueError(f"a route pattern starts with '/': {self.pattern!r}")
-        if not isinstance(self.target, Upstream) and self.target != STATIC:
+        if not isinstance(self.target, Upstream | Balancer) and self.target != STATIC:
             raise ValueError(f"a route goes to an Upstream or 'static', not {self.target!r}")
         pattern = self.pattern.encode("latin-1")
         if pattern.endswith(b"*"):
@@ -96,7 +107,7 @@ class Site:
         entries: Iterable[tuple[str, str, int]],
         *,
         spa: bool = False,
-        routes: Iterable[Route | tuple[str, Upstream | Literal["static"]]] = (),
+        routes: Iterable[Route | tuple[str, Target | Literal["static"]]] = (),
     ) -> Site:
         """A Site from ``(path, digest, size)`` triples of a deployment's manifest,
         and ``(pattern, Upstream | "static")`` routes."""
@@ -107,13 +118,15 @@ class Site:
         built = tuple(r if isinstance(r, Route) else Route(*r) for r in routes)
         return cls(deployment_id, project, MappingProxyType(files), spa=spa, routes=built)
 
-    def upstream_for(self, target: bytes) -> Upstream | None:
-        """The Upstream that answers the request target, or None for static files."""
+    def upstream_for(self, target: bytes) -> Target | None:
+        """The Upstream or Balancer that answers the request target, or None for static files."""
         path = target.partition(b"?")[0]
+        if b"%" in path:
+            path = _UNRESERVED_ESCAPE.sub(_unescape, path)
         for route in self.routes:
             if route.matches(path):
                 found = route.target
-                return found if isinstance(found, Upstream) else None
+                return found if isinstance(found, Upstream | Balancer) else None
         return None
 
 

@@ -1,5 +1,9 @@
 """Upstreams of the proxy: where a preview's server listens, and kept-alive connections to it.
 
+A route points at an :class:`Upstream` (one server) or a :class:`Balancer`
+(several instances of one server): either way the proxy awaits ``ready()``,
+then sends the request to ``pick()``.
+
 An :class:`Upstream` is what a route points at: an address (a unix socket path,
 or ``(host, port)`` for tests and development) and the supervisor's hooks:
 ``ready()`` is awaited before connecting (wake a sleeping preview) and
@@ -50,7 +54,7 @@ class Upstream:
         self.touch = touch
         self.max_idle = max_idle
         self._idle: deque[UpstreamConnection] = deque()
-        self.active = 0  # requests and tunnels in progress (least-outstanding balancing later)
+        self.active = 0  # requests and tunnels in progress: the balancer's measure
         self.connections_made = 0
 
     def __repr__(self) -> str:
@@ -90,6 +94,50 @@ class Upstream:
     @property
     def idle_count(self) -> int:
         return len(self._idle)
+
+    def pick(self) -> Upstream:
+        return self
+
+
+class Balancer:
+    """The instances of one preview server: each request goes to the one with the fewest
+    requests in progress among those ``healthy(n)`` says pass their health checks (to any
+    instance when none does: an answer from a struggling one beats an error page)."""
+
+    __slots__ = ("healthy", "members", "ready", "touch")
+
+    def __init__(
+        self,
+        members: list[Upstream],
+        *,
+        healthy: Callable[[int], bool],
+        ready: Callable[[], Awaitable[None]] | None = None,
+        touch: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.members = members
+        self.healthy = healthy
+        self.ready = ready
+        self.touch = touch
+
+    def __repr__(self) -> str:
+        return f"<Balancer {[m.address for m in self.members]!r}>"
+
+    def pick(self) -> Upstream:
+        best: Upstream | None = None
+        for n, member in enumerate(self.members):
+            if self.healthy(n) and (best is None or member.active < best.active):
+                best = member
+        if best is None:
+            best = min(self.members, key=lambda m: m.active)
+        return best
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+
+
+#: What a server route points at.
+Target = Upstream | Balancer
 
 
 class UpstreamConnection(asyncio.Protocol):

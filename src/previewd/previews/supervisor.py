@@ -95,6 +95,7 @@ class PreviewStartTimeout(Unavailable):
 class PreviewCrashed(Unavailable):
     """The server exited (or was killed by a limit); ``crash`` says how."""
 
+    status = 502
     code = "preview_crashed"
 
     def __init__(self, message: str, crash: Crash | None, *, hint: str | None = None) -> None:
@@ -341,6 +342,13 @@ class Supervisor:
             memory_bytes=sum(r.memory_bytes for r in running),
             memory_peak_bytes=sum(r.memory_peak_bytes for r in running),
             pids=sum(r.pids for r in running),
+        )
+
+    def tried(self, deployment_id: str) -> bool:
+        """Some instance answered or failed since the server was added: not merely asleep."""
+        return any(
+            i.state in ("running", "crashed", "failed") or (i.started_at and not i.live)
+            for i in self._get(deployment_id)
         )
 
     def known(self) -> list[str]:
