@@ -86,6 +86,30 @@ class Config(Limits):
     )
     step_pids: int = Field(512, description="Most processes one build step may run at once.")
     step_cpu_cores: float = Field(2.0, description="CPU cores one build step may use (a quota).")
+    preview_idle_s: float = Field(
+        300, description="An app server with no traffic for this long is stopped (scale to zero)."
+    )
+    preview_start_timeout_s: float = Field(
+        30, description="How long a starting app server may take to answer before a 504 page."
+    )
+    preview_max_running: int = Field(
+        16,
+        description="App servers running at once on this node; the least recently used idle "
+        "one is stopped to make room, and a request gets 503 + Retry-After when all are busy.",
+    )
+    preview_max_per_project: int | None = Field(
+        None,
+        description="App servers one project may run at once (default: no cap below "
+        "preview_max_running).",
+    )
+    preview_instances: int = Field(
+        1,
+        description="Instances of each app server; the edge balances requests across the "
+        "healthy ones (least outstanding requests).",
+    )
+    preview_memory_bytes: int = Field(512 * MiB, description="Memory limit of one app server.")
+    preview_cpu_cores: float = Field(1.0, description="CPU cores one app server may use.")
+    preview_pids: int = Field(128, description="Most processes one app server may run at once.")
 
     @property
     def data_path(self) -> Path:
