@@ -187,14 +187,24 @@ def ps() -> None:
 
 @main.command()
 @click.argument("deployment")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing until the build ends.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep printing (until the build ends; with --runtime until Ctrl-C).",
+)
 @click.option("--runtime", is_flag=True, help="What the app server printed, not the build.")
 @explained
 def logs(deployment: str, follow: bool, runtime: bool) -> None:
     """Print a deployment's build log (or with --runtime its app server's output)."""
     with _client() as client:
         if runtime:
-            for line in client.runtime_logs(deployment):
+            lines = (
+                client.follow_runtime_logs(deployment)
+                if follow
+                else client.runtime_logs(deployment)
+            )
+            for line in lines:
                 style = "red" if line["stream"] == "stderr" else ""
                 out.print(f"{line['at'][11:23]} ", end="", style="dim", highlight=False)
                 out.print(line["text"], style=style, highlight=False, markup=False)

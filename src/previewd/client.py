@@ -77,12 +77,19 @@ class Client:
     def previews(self) -> list[PreviewView]:
         return [PreviewView.model_validate(p) for p in self._call("GET", "/previews")]
 
+    def follow_runtime_logs(self, deployment_id: str) -> Iterator[dict[str, Any]]:
+        """What a deployment's app server printed so far, then each new line (until closed)."""
+        yield from self._events(f"/deployments/{deployment_id}/runtime-logs")
+
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         if not follow:
             yield from self._call("GET", f"/deployments/{deployment_id}/logs")
             return
-        path = f"/deployments/{deployment_id}/logs"
+        yield from self._events(f"/deployments/{deployment_id}/logs")
+
+    def _events(self, path: str) -> Iterator[dict[str, Any]]:
+        """The data of each server-sent event of ``path?follow=true``."""
         with self._http.stream("GET", path, params={"follow": True}, timeout=None) as response:
             if response.status_code >= 400:
                 response.read()

@@ -151,7 +151,10 @@ class Previewd:
             concurrency=config.build_concurrency, memory_bytes=config.build_memory_bytes
         )
         self.supervisor = Supervisor(
-            runtime=runtime, blobs=self.blobs, config=supervisor_config(config)
+            runtime=runtime,
+            blobs=self.blobs,
+            config=supervisor_config(config),
+            on_line=self.service.runtime_line,
         )
         await self.supervisor.start()
         self.route_sync.supervisor = self.service.supervisor = self.supervisor

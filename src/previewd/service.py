@@ -40,6 +40,10 @@ def deployment_topic(deployment_id: str) -> str:
     return f"deployment:{deployment_id}"
 
 
+def runtime_topic(deployment_id: str) -> str:
+    return f"runtime:{deployment_id}"
+
+
 @dataclass(frozen=True)
 class Prebuilt:
     """What a look at a source decides before any build: its output when it needs no
@@ -321,13 +325,23 @@ class Service:
                 hint="Only deployments with a server part have runtime logs; see `previewd ps`.",
             )
         return [
-            {
-                "at": datetime.fromtimestamp(line.at, UTC).isoformat(),
-                "stream": line.stream,
-                "text": line.text,
-            }
+            _runtime_line(line.at, line.stream, line.text, line.replica)
             for line in self.supervisor.logs(deployment_id)
         ]
+
+    async def follow_runtime_logs(self, deployment_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The runtime log so far, then every new line as the app server prints it."""
+        async with self.broker.subscribe(runtime_topic(deployment_id)) as queue:
+            # no await between subscribing and reading what is kept: no line lost or doubled
+            for line in self.runtime_logs(deployment_id):
+                yield line
+            while True:
+                yield await queue.get()
+
+    def runtime_line(self, deployment_id: str, stream: str, text: str, replica: int = 0) -> None:
+        """Pass on a line an app server printed (the supervisor's ``on_line``)."""
+        line = _runtime_line(time.time(), stream, text, replica)
+        self.broker.publish(runtime_topic(deployment_id), line)
 
     # -- the worker's side ----------------------------------------------------
 
@@ -465,6 +479,15 @@ class Service:
             current=current,
             deployments=count or 0,
         )
+
+
+def _runtime_line(at: float, stream: str, text: str, replica: int) -> dict[str, Any]:
+    return {
+        "at": datetime.fromtimestamp(at, UTC).isoformat(),
+        "stream": stream,
+        "text": text,
+        "instance": replica,
+    }
 
 
 def _base_files(s: Session, project: Project, base: str | None) -> Mapping[str, FileSpec]:

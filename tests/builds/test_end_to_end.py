@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -74,7 +75,9 @@ async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node
     )
     deployment = response.json()
     assert deployment["status"] == "ready", deployment["error"]
-    page = await edge.get("flask", timeout=60)  # the first request wakes the sandboxed server
+    # started on publish, and wait=true answered once it did: no visitor waits for a boot
+    assert node.supervisor.info(deployment["id"]).state == "running"
+    page = await edge.get("flask", timeout=60)
     assert (page.status_code, page.text) == (200, "hello from flask")
     again = await edge.get(f"{deployment['id']}--flask", "/")
     assert again.text == "hello from flask"
@@ -86,3 +89,13 @@ async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node
     assert any("GET / HTTP" in line["text"] for line in printed), printed
     static_only = await api.get("/deployments/1zzzzzzzzzzz/runtime-logs")
     assert static_only.status_code == 404
+    followed = await api.get("/deployments/1zzzzzzzzzzz/runtime-logs", params={"follow": True})
+    assert followed.status_code == 404  # refused before any stream starts
+    # followed: the lines kept, then each new one as the app prints it
+    lines = node.service.follow_runtime_logs(deployment["id"])
+    kept = [await anext(lines) for _ in printed]
+    assert [line["text"] for line in kept] == [line["text"] for line in printed]
+    await edge.get("flask", "/followed")
+    while "GET /followed" not in (await asyncio.wait_for(anext(lines), 10))["text"]:
+        pass
+    await lines.aclose()

@@ -58,10 +58,26 @@ async def previews(request: Request) -> list[PreviewView]:
     return service_of(request).previews()
 
 
-@router.get("/deployments/{deployment_id}/runtime-logs", tags=["previews"])
-async def runtime_logs(deployment_id: str, request: Request) -> list[dict[str, str]]:
-    """What the deployment's app server printed: at, stream, text."""
-    return service_of(request).runtime_logs(deployment_id)
+@router.get("/deployments/{deployment_id}/runtime-logs", tags=["previews"], response_model=None)
+async def runtime_logs(
+    deployment_id: str,
+    request: Request,
+    follow: bool = Query(False, description="Stream new lines as server-sent events."),
+) -> StreamingResponse | list[dict[str, Any]]:
+    """What the deployment's app server printed: at, stream, text, instance; with
+    ``follow=true`` a live `text/event-stream` of the lines kept, then each new one."""
+    service = service_of(request)
+    if not follow:
+        return service.runtime_logs(deployment_id)
+    service.runtime_logs(deployment_id)  # raises here, as JSON, if there is no such app server
+
+    async def events() -> AsyncIterator[str]:
+        async for line in service.follow_runtime_logs(deployment_id):
+            yield f"data: {json.dumps(line)}\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
 
 
 @router.get("/deployments/{deployment_id}/files")
