@@ -174,14 +174,16 @@ def list_(project: str | None) -> None:
 def ps() -> None:
     """List app servers: state, CPU, memory, idle time, restarts and the last crash."""
     with _client() as client:
-        table = Table("deployment", "state", "cpu s", "memory", "idle", "restarts", "last crash")
+        table = Table(
+            "deployment", "state", "healthy", "cpu s", "memory", "idle", "restarts", "last crash"
+        )
         for p in client.previews():
             memory = f"{p.memory_bytes / 2**20:.1f} MiB" if p.memory_bytes is not None else "-"
             cpu = f"{p.cpu_seconds:.2f}" if p.cpu_seconds is not None else "-"
             crash = p.crashes[-1].message if p.crashes else ""
-            table.add_row(
-                p.deployment, p.state, cpu, memory, f"{p.idle_s:.0f}s", str(p.restarts), crash
-            )
+            healthy = f"{p.healthy}/{p.instances}"
+            idle = f"{p.idle_s:.0f}s"
+            table.add_row(p.deployment, p.state, healthy, cpu, memory, idle, str(p.restarts), crash)
     out.print(table)
 
 

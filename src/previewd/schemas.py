@@ -67,3 +67,34 @@ class PreviewView(BaseModel):
     idle_s: float = Field(description="Seconds since the last request.")
     restarts: int
     crashes: list[CrashView]
+    instances: int = Field(1, description="Instances the edge balances requests across.")
+    healthy: int = Field(0, description="Instances running and passing their health checks.")
+
+
+class FeedbackView(BaseModel):
+    """One distinct problem of a project, condensed for a chat (see docs/feedback.md)."""
+
+    id: int
+    project: str
+    conversation: str | None = Field(description="The conversation named like the alias.")
+    alias: str = Field(description='The alias the deployment was made for ("" for none).')
+    deployment: str = Field(description="The newest deployment the problem was seen on.")
+    kind: Literal["build", "crash", "http", "console"]
+    fingerprint: str
+    text: str = Field(description="The chat-ready message, at most 1024 bytes.")
+    detail: dict[str, Any]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+
+
+class WebhookView(BaseModel):
+    id: int
+    project: str
+    url: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookView):
+    secret: str = Field(description="The HMAC key of the signatures; shown only once.")

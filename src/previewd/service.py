@@ -294,6 +294,7 @@ class Service:
         views = []
         for deployment_id in supervisor.known():
             info, stats = supervisor.info(deployment_id), supervisor.stats(deployment_id)
+            instances = supervisor.instances(deployment_id)
             views.append(
                 PreviewView(
                     deployment=deployment_id,
@@ -313,6 +314,8 @@ class Service:
                         )
                         for c in info.crashes
                     ],
+                    instances=len(instances),
+                    healthy=sum(i.state == "running" and i.healthy for i in instances),
                 )
             )
         return views

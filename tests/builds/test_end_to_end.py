@@ -85,6 +85,7 @@ async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node
     [preview] = (await api.get("/previews")).json()
     assert (preview["deployment"], preview["state"]) == (deployment["id"], "running")
     assert preview["memory_bytes"] > 0 and preview["crashes"] == []
+    assert (preview["instances"], preview["healthy"]) == (1, 1)
     printed = (await api.get(f"/deployments/{deployment['id']}/runtime-logs")).json()
     assert any("GET / HTTP" in line["text"] for line in printed), printed
     static_only = await api.get("/deployments/1zzzzzzzzzzz/runtime-logs")
