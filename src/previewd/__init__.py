@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from previewd.client import Client
+from previewd.client import AsyncClient, Client
 from previewd.config import Config
 from previewd.errors import PreviewdError
 
-__all__ = ["Client", "Config", "PreviewdError", "__version__"]
+__all__ = ["AsyncClient", "Client", "Config", "PreviewdError", "__version__"]
