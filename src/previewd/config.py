@@ -110,6 +110,11 @@ class Config(Limits):
     preview_memory_bytes: int = Field(512 * MiB, description="Memory limit of one app server.")
     preview_cpu_cores: float = Field(1.0, description="CPU cores one app server may use.")
     preview_pids: int = Field(128, description="Most processes one app server may run at once.")
+    feedback_script: bool = Field(
+        True,
+        description="Put previewd's page script (browser errors to feedback, live reload) "
+        "into the HTML pages of previews; false serves them untouched.",
+    )
 
     @property
     def data_path(self) -> Path:

@@ -5,7 +5,8 @@
     │   ├── InvalidPath ......... 400 invalid_path      a file name that could escape or collide
     │   ├── InvalidName ......... 400 invalid_name      a project, alias or host name
     │   ├── InvalidArchive ...... 400 invalid_archive   tar/zip that is corrupt or holds links/devices
-    │   └── InvalidContent ...... 400 invalid_content   a body that is not what its type says
+    │   ├── InvalidContent ...... 400 invalid_content   a body that is not what its type says
+    │   └── InvalidUrl .......... 400 invalid_url       a webhook URL that is not http(s)
     ├── Unauthorized ............ 401 unauthorized      missing or wrong API token
     ├── NotFound ................ 404 not_found
     │   ├── ProjectNotFound ..... 404 project_not_found
@@ -65,6 +66,10 @@ class InvalidArchive(BadRequest):
 
 class InvalidContent(BadRequest):
     code = "invalid_content"
+
+
+class InvalidUrl(BadRequest):
+    code = "invalid_url"
 
 
 class Unauthorized(PreviewdError):

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from previewd import snapshots
 from previewd.edge.routes import Route, RouteTable, Site
@@ -21,6 +22,11 @@ from previewd.previews import Supervisor, bundles
 from previewd.service import ROUTES, Service, deployment_topic
 
 log = logging.getLogger("previewd.routing")
+
+
+def label_topic(label: str) -> str:
+    """Where the route sync says that ``label`` serves another deployment (live reload)."""
+    return f"label:{label}"
 
 
 class RouteSync:
@@ -41,6 +47,8 @@ class RouteSync:
         self._sites: OrderedDict[tuple[str, bool], Site] = OrderedDict()
         self._cache_size = cache_size
         self.loaded = asyncio.Event()  # set once every existing route is in the table
+        # Rewrites a new Site before it serves (the feedback page script in HTML pages).
+        self.inject: Callable[[Site], Awaitable[Site]] | None = None
         self._warming: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -69,6 +77,7 @@ class RouteSync:
                 site, deployment_id=event["deployment"], project=event["project"], routes=routes
             ),
         )
+        self.broker.publish(label_topic(event["label"]), {"deployment": deployment_id})
         if routes and self.supervisor is not None and self.loaded.is_set():
             # just published: start its server now rather than on the first visit, and
             # call it live once it answers (or failed to start: that is an answer too)
@@ -94,6 +103,8 @@ class RouteSync:
             snap = snapshots.cached(digest) or await self.service.snapshot(digest)
             entries = ((path, f.digest, f.size) for path, f in snap.files.items())
             site = Site.build("", "", entries, spa=spa)
+            if self.inject is not None:
+                site = await self.inject(site)
             self._sites[key] = site
             if len(self._sites) > self._cache_size:
                 self._sites.popitem(last=False)

@@ -24,6 +24,7 @@ from previewd.edge.routes import RouteTable
 from previewd.edge.server import EdgeServer
 from previewd.errors import PreviewdError
 from previewd.events import Broker
+from previewd.feedback import EdgeFeedback, FeedbackBook, Injector
 from previewd.logs import LogBook
 from previewd.previews.supervisor import PREVIEW_LIMITS, Supervisor, SupervisorConfig
 from previewd.routing import RouteSync
@@ -87,6 +88,8 @@ class Previewd:
             preview_domain=config.preview_domain,
             cache_bytes=config.edge_cache_bytes,
         )
+        self.feedback = FeedbackBook(self.db, self.broker)
+        self._wire_feedback()
         self.api_address: tuple[str, int] = ("", 0)
         self.edge_address: tuple[str, int] = ("", 0)
         self._tasks: list[asyncio.Task[None]] = []
@@ -98,7 +101,11 @@ class Previewd:
         await self.db.migrate()
         await self._set_up_builds()
         token = ensure_token(self.config)
-        self._tasks = [asyncio.create_task(self.route_sync.run(), name="route-sync")]
+        self._tasks = [
+            asyncio.create_task(self.feedback.run(), name="feedback"),
+            asyncio.create_task(self.route_sync.run(), name="route-sync"),
+        ]
+        await self._until(self.feedback.listening.is_set)  # no failed build goes unrecorded
         await self._until(self.route_sync.loaded.is_set)  # serve no 404s for existing previews
         self.edge_address = await self.edge.start(self.config.edge_host, self.config.edge_port)
         if self.config.edge_port == 0 and self.config.public_port is None:
@@ -106,6 +113,7 @@ class Previewd:
         sock = _bind(self.config.api_host, self.config.api_port)
         self.api_address = sock.getsockname()[:2]
         self.app = create_app(self.service, token=token, debug=self.config.log_level == "debug")
+        self.app.state.feedback = self.feedback
         self._api = _ApiServer(
             uvicorn.Config(
                 self.app,
@@ -121,6 +129,22 @@ class Previewd:
             asyncio.create_task(self.worker.run(), name="worker"),
         ]
         await self._until(lambda: api.started)
+
+    def _wire_feedback(self) -> None:
+        """Browser reports, 5xx answers and (when on) the page script, into the book."""
+        app, book = self.edge.app, self.feedback
+        client = EdgeFeedback(
+            self.routes,
+            app.hosts,
+            app.dates,
+            self.broker,
+            reports=book.console,
+            answers=book.http_error,
+        )
+        app.client = client
+        app.proxy.on_answer = client.proxy_answer
+        if self.config.feedback_script:
+            self.route_sync.inject = Injector(self.blobs)
 
     async def _until(self, ready: Callable[[], bool]) -> None:
         """Wait for a part to come up, surfacing the error of any part that died instead."""
@@ -158,6 +182,7 @@ class Previewd:
         )
         await self.supervisor.start()
         self.route_sync.supervisor = self.service.supervisor = self.supervisor
+        self.supervisor.on_crash = self.feedback.crash
         self.worker.builder = Builder(
             runtime=runtime,
             blobs=self.blobs,

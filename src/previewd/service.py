@@ -34,6 +34,7 @@ from previewd.store.models import utcnow
 
 ROUTES = "routes"
 JOBS = "jobs"
+DEPLOYMENTS = "deployments"  # every deployment that went live or failed: feedback follows it
 
 
 def deployment_topic(deployment_id: str) -> str:
@@ -405,6 +406,7 @@ class Service:
         for name in moved:
             self._route(names.label(project, name), project, deployment)
         self.broker.publish(deployment_topic(deployment.id), {"status": "ready"})
+        self.broker.publish(DEPLOYMENTS, {"deployment": deployment.id, "status": "ready"})
 
     async def fail(self, job_id: int, error: str, diagnostics: list[dict[str, Any]]) -> None:
         def mark(s: Session) -> str:
@@ -417,6 +419,7 @@ class Service:
 
         deployment_id = await self.db.run(mark)
         self.broker.publish(deployment_topic(deployment_id), {"status": "failed"})
+        self.broker.publish(DEPLOYMENTS, {"deployment": deployment_id, "status": "failed"})
 
     # -- routes -----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from previewd import __version__
-from previewd.api import blobs, deployments, projects
+from previewd.api import blobs, deployments, feedback, projects
 from previewd.errors import LimitExceeded, PreviewdError, Unauthorized
 from previewd.service import Service
 
@@ -37,7 +37,7 @@ def create_app(service: Service, *, token: str | None, debug: bool = False) -> F
             )
 
     guarded = [Depends(require_token)]
-    for router in (projects.router, deployments.router, blobs.router):
+    for router in (projects.router, deployments.router, blobs.router, feedback.router):
         app.include_router(router, prefix="/api/v1", dependencies=guarded)
 
     @app.get("/api/v1/health", tags=["meta"])

@@ -9,15 +9,24 @@ headers are in, so the proxy gets the request before its body.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Protocol
 
 from previewd.edge import pages
 from previewd.edge.hosts import HostLabels
 from previewd.edge.proxy import ProxyHandler
 from previewd.edge.request import Output, Request
 from previewd.edge.responses import DateHeader, simple
-from previewd.edge.routes import RouteTable
+from previewd.edge.routes import RouteTable, Site
 from previewd.edge.static import StaticFiles
 from previewd.errors import InvalidName
+
+CLIENT_PREFIX = b"/__previewd/"
+
+
+class ClientHandler(Protocol):
+    def handle(
+        self, request: Request, label: str, site: Site, out: Output
+    ) -> Awaitable[None] | None: ...
 
 
 class EdgeApp:
@@ -36,6 +45,8 @@ class EdgeApp:
         self.static = static
         self.dates = dates
         self.proxy = proxy or ProxyHandler(dates)
+        # Answers /__previewd/* on every preview host (previewd.feedback.edge), never the app.
+        self.client: ClientHandler | None = None
 
     def route(self, request: Request) -> bool:
         """True (and ``request.upstream`` set) for a request of a server route."""
@@ -50,7 +61,11 @@ class EdgeApp:
         except InvalidName:
             return False  # answered by handle()
         site = self.routes.get(label) if label is not None else None
-        if site is None or not site.routes:
+        if site is None:
+            return False
+        if self.client is not None and request.target.startswith(CLIENT_PREFIX):
+            return True  # its own handler, with the body (a report) as it arrives
+        if not site.routes:
             return False
         upstream = site.upstream_for(request.target)
         if upstream is None:
@@ -78,6 +93,9 @@ class EdgeApp:
             body = pages.no_preview(self.hosts.hostname(host), self.hosts.domain)
             out.write(simple(404, body, self.dates.tail(request), head_only=request.is_head))
             return None
+        if self.client is not None and request.target.startswith(CLIENT_PREFIX):
+            assert label is not None
+            return self.client.handle(request, label, site, out)
         return self.static.handle(request, site, out)
 
     @staticmethod

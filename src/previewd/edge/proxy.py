@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from previewd.edge import pages
@@ -73,6 +73,8 @@ class ProxyHandler:
         self.dates = dates
         self.limits = limits or ProxyLimits()
         self.proto_line = b"X-Forwarded-Proto: " + scheme + b"\r\n"
+        # Told of each 5xx answer (request, status, its first body bytes): feedback.
+        self.on_answer: Callable[[Request, int, bytes], None] | None = None
 
     def handle(self, request: Request, out: Output) -> Awaitable[None]:
         return self.forward(request, out)
@@ -263,6 +265,8 @@ class ProxyHandler:
             return
         # what already arrived leaves with the head, in one write: most answers are whole
         first = connection.take()
+        if status >= 500 and self.on_answer is not None:
+            self.on_answer(request, status, first)
         if chunked:
             if first:
                 head += b"%x\r\n%b\r\n" % (len(first), first)

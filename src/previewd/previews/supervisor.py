@@ -165,6 +165,8 @@ class Supervisor:
         self.blobs = blobs
         self.config = config
         self.on_line = on_line
+        # Told of each crash record as it is made (deployment id, crash): feedback.
+        self.on_crash: Callable[[str, Crash], None] | None = None
         self.folder = config.root / "previews"
         self.owner = (getattr(runtime, "uid", os.geteuid()), getattr(runtime, "gid", os.getegid()))
         self._previews: dict[str, list[Instance]] = {}  # deployment id -> its instances
@@ -572,6 +574,8 @@ class Supervisor:
         instance.last_crash_at = now
         instance.state = "failed" if instance.quick_crashes >= c.max_quick_crashes else "crashed"
         self._note(instance, f"crashed: {message}")
+        if self.on_crash is not None:
+            self.on_crash(instance.deployment_id, crash)
 
     async def _stop_locked(self, instance: Instance) -> None:
         async with instance.lock:

@@ -151,6 +151,7 @@ class Feedback(Base):
         ForeignKey("conversations.id", ondelete="SET NULL")
     )
     deployment_id: Mapped[str] = mapped_column(String(12))  # the newest one it was seen on
+    alias: Mapped[str] = mapped_column(String(40), default="")  # of that deployment; "" = none
     kind: Mapped[str] = mapped_column(String(16))  # "build", "crash", "http", "console"
     fingerprint: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)  # the message a chat can paste back, <= 1 KB

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=True),
         sa.Column("deployment_id", sa.String(length=12), nullable=False),
+        sa.Column("alias", sa.String(length=40), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
