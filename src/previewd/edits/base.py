@@ -35,7 +35,8 @@ class Block:
 class Edit(Protocol):
     """One change a block asks for. ``apply`` raises ``Rejected`` when it cannot be made."""
 
-    block: Block
+    @property
+    def block(self) -> Block: ...
 
     def apply(self, tree: Tree) -> None: ...
 
@@ -71,11 +72,14 @@ class Malformed(Exception):
         self.error = error
 
 
-# Bodies that elide code: written whole, they would silently cut the file short.
+# Bodies that elide code: written whole, they would silently cut the file short. One
+# line at a time ([ \t], never \s, so a megabyte of blank lines stays linear).
 _PLACEHOLDER = re.compile(
-    r"^\s*(?://|#|/\*|<!--|\{/\*|--)?\s*\.{3}\s*(?:rest|existing|remaining|other|previous)\b"
-    r"|^\s*(?://|#|/\*|<!--|--)\s*(?:\.{3}\s*)?(?:rest of|the rest|remaining|existing) "
-    r"(?:the )?(?:code|file|content|implementation|methods|functions)\b.*"
+    r"^[ \t]*(?://|#|/\*|<!--|\{/\*|--)?[ \t]*(?:\.{3}|\u2026)[ \t]*(?:keep[ \t]+)?(?:the[ \t]+)?"
+    r"(?:rest|existing|remaining|other|previous|unchanged)\b"
+    r"|^[ \t]*(?://|#|/\*|<!--|--)[ \t]*(?:(?:\.{3}|\u2026)[ \t]*)?"
+    r"(?:rest of|the rest|remaining|existing|keep existing) (?:the )?"
+    r"(?:code|file|content|implementation|methods|functions|imports|styles)\b[^\n]*?"
     r"(?:unchanged|remains?|stays?|same|as before|here)",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -85,10 +89,26 @@ def refuse_placeholders(content: str) -> None:
     """Raise ``Rejected`` when a whole-file body says "... existing code ..." instead of code."""
     match = _PLACEHOLDER.search(content)
     if match:
+        start = content.rfind("\n", 0, match.start()) + 1
+        end = content.find("\n", match.start())
+        line = content[start : end if end >= 0 else len(content)].strip()[:80]
         raise Rejected(
-            f"the file body elides code ({match.group(0).strip()!r}), so writing it whole "
-            "would cut the file short",
+            f"the file body elides code ({line!r}), so writing it whole would cut the file short",
             hint="Send the complete file, or a diff (SEARCH/REPLACE, unified diff or patch).",
+        )
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def check_text(content: str) -> None:
+    """Raise ``Rejected`` for text that cannot be UTF-8 (lone surrogates: undecodable bytes)."""
+    bad = _SURROGATE.search(content)
+    if bad:
+        line = content.count("\n", 0, bad.start()) + 1
+        raise Rejected(
+            f"the text is not valid UTF-8 (an undecodable byte on its line {line})",
+            hint="Send text files as UTF-8; binary files cannot travel in a chat message.",
         )
 
 
@@ -99,6 +119,9 @@ class Command:
     kind: str  # "shell" or "start"
     command: str
     block: Block
+
+    def apply(self, tree: Tree) -> None:
+        tree.commands.append(self)
 
 
 @dataclass
@@ -114,6 +137,8 @@ class Tree:
     written: dict[str, bytes] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     commands: list[Command] = field(default_factory=list)
+    # Files this message wrote whole, by collision key: a second whole write is ambiguous.
+    whole: dict[str, Block] = field(default_factory=dict)
 
     def exists(self, path: str) -> bool:
         return path in self.written or (path in self.base and path not in self.deleted)
@@ -157,6 +182,62 @@ class Tree:
         return dict(self.written), set(self.deleted)
 
 
+@dataclass
+class Write:
+    """Write ``path`` whole (create or replace)."""
+
+    block: Block
+    path: str
+    content: str
+
+    def apply(self, tree: Tree) -> None:
+        key = _key(self.path)
+        earlier = tree.whole.get(key)
+        if earlier is not None:
+            raise Rejected(
+                f"{self.path!r} is written whole twice in this message "
+                f"(block {earlier.index} wrote {earlier.path!r})",
+                hint="Send each file once, in its final form.",
+            )
+        tree.whole[key] = self.block
+        tree.write(self.path, self.content)
+
+
+@dataclass
+class Delete:
+    """Delete ``path``; it must exist."""
+
+    block: Block
+    path: str
+
+    def apply(self, tree: Tree) -> None:
+        tree.delete(self.path)
+
+
+@dataclass
+class Move:
+    """Rename ``source`` to ``target``, which must not exist (a case-only rename is fine)."""
+
+    block: Block
+    source: str
+    target: str
+
+    def apply(self, tree: Tree) -> None:
+        if self.source == self.target:
+            raise Rejected(f"cannot move {self.source!r} onto itself")
+        if tree.exists(self.target):
+            raise Rejected(
+                f"cannot move {self.source!r} to {self.target!r}: that file exists",
+                hint="Delete the target first, or write the file whole under its new name.",
+            )
+        tree.move(self.source, self.target)
+
+
+def _key(path: str) -> str:
+    # Paths are NFC already (clean_path); case is what still makes two names one file.
+    return path.casefold()
+
+
 def path_of(raw: str) -> str:
     """A block's file name through the one path gate, as a ``Rejected`` when refused."""
     try:
@@ -165,8 +246,40 @@ def path_of(raw: str) -> str:
         raise Rejected(error.message, hint=error.hint) from None
 
 
+_TAG_ATTRIBUTE = re.compile(r"""([A-Za-z_][\w:.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def attributes(tag: str) -> dict[str, str]:
+    """The quoted ``name="value"`` pairs of an XML-like tag, names lower-cased, first wins."""
+    found: dict[str, str] = {}
+    for match in _TAG_ATTRIBUTE.finditer(tag):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        found.setdefault(match.group(1).lower(), value)
+    return found
+
+
 def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
+
+
+class Lines:
+    """Line numbers of (mostly increasing) offsets, counting each newline once.
+
+    ``line_of`` recounts from the start, which is quadratic over the blocks of a
+    megabyte message.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offset = 0
+        self.line = 1
+
+    def at(self, offset: int) -> int:
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def failed(block: Block, error: Rejected) -> EditFailed:

@@ -22,6 +22,10 @@ FORMATS: tuple[ModuleType, ...] = (bolt, v0, lovable, codex, aider, unified, fen
 
 _NOT_NEWLINE = re.compile(r"[^\n]")
 
+# Far above any real assistant message (the API caps request bodies too); parsing
+# is linear, so this bounds the work of one message.
+MAX_MESSAGE_CHARS = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -37,16 +41,23 @@ def parse(message: str, *, final: bool = True) -> Parsed:
     With ``final=False`` (a streamed message so far) a block left open at the
     end is not an error: the edits before it are returned and it is ``pending``.
     """
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise EditFailed(
+            f"the message is {len(message):,} characters long; previewd parses at most "
+            f"{MAX_MESSAGE_CHARS:,}",
+            hint="Split the change over several messages.",
+        )
     found: list[Found] = []
     problems: list[Malformed] = []
     text = message
     for fmt in FORMATS:
+        claimed: list[Found] = []
         try:
-            for region in fmt.find(text):
-                found.append(region)
-                text = _blank(text, region.start, region.end)
+            claimed.extend(fmt.find(text))
         except Malformed as problem:
             problems.append(problem)
+        found.extend(claimed)
+        text = _blank(text, claimed)
     edits = [edit for region in sorted(found, key=lambda f: f.start) for edit in region.edits]
     _number(edits, problems)
     if problems:
@@ -91,6 +102,19 @@ def _number(edits: list[Edit], problems: list[Malformed]) -> None:
         block.index = index[block.start]
 
 
-def _blank(text: str, start: int, end: int) -> str:
-    """``text`` with ``start..end`` replaced by spaces (newlines kept, so offsets and lines hold)."""
-    return text[:start] + _NOT_NEWLINE.sub(" ", text[start:end]) + text[end:]
+def _blank(text: str, regions: list[Found]) -> str:
+    """``text`` with every region replaced by spaces (newlines kept, so offsets and lines hold).
+
+    One pass for all of a format's regions: a copy per region would be quadratic.
+    """
+    if not regions:
+        return text
+    parts: list[str] = []
+    at = 0
+    for region in sorted(regions, key=lambda f: f.start):
+        start = max(region.start, at)
+        parts.append(text[at:start])
+        parts.append(_NOT_NEWLINE.sub(" ", text[start : region.end]))
+        at = max(at, region.end)
+    parts.append(text[at:])
+    return "".join(parts)
