@@ -25,6 +25,8 @@ _EXCERPT_LINES = 4
 _EXCERPT_LINE = 160
 _SCRIPT = re.compile(r"(?is)<(script|style)\b.*?</\1>")
 _TAG = re.compile(r"<[^>]+>")
+_FRAME = re.compile(r"at |[\w$.<>]*@\S+:\d+")
+_URL_ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s'\"()<>]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,8 @@ def _clip(text: str, limit: int) -> str:
 
 def _stack_excerpt(stack: str, message: str) -> str | None:
     """The first frames of a JavaScript stack (the message line itself dropped)."""
-    frames = [
-        line.strip() for line in stack.splitlines() if line.strip() and line.strip() != message
-    ]
-    frames = [f for f in frames if message not in f]
+    lines = [_URL_ORIGIN.sub("", line.strip()) for line in stack.splitlines() if line.strip()]
+    frames = [line for line in lines if _FRAME.match(line)]  # Chromium's "at …", Firefox's "f@…"
     return "\n".join(frames[:3]) or None
 
 
