@@ -74,6 +74,10 @@ class AsyncClient:
     async def previews(self) -> list[PreviewView]:
         return await self._run(calls.previews())
 
+    def follow_runtime_logs(self, deployment_id: str) -> AsyncIterator[dict[str, Any]]:
+        """What a deployment's app server printed so far, then each new line (until closed)."""
+        return self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+
     def logs(self, deployment_id: str, *, follow: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         path = f"/deployments/{deployment_id}/logs"

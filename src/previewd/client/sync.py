@@ -72,6 +72,10 @@ class Client:
     def previews(self) -> list[PreviewView]:
         return self._run(calls.previews())
 
+    def follow_runtime_logs(self, deployment_id: str) -> Iterator[dict[str, Any]]:
+        """What a deployment's app server printed so far, then each new line (until closed)."""
+        return self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         path = f"/deployments/{deployment_id}/logs"
