@@ -58,7 +58,12 @@ def find(text: str) -> Iterator[Found]:
             if 0 <= close < at:
                 close = text.find(_ARTIFACT_CLOSE, at)
             if action is not None and (close < 0 or action.start() < close):
-                edit, at = _action(text, action, lines)
+                try:
+                    edit, at = _action(text, action, lines)
+                except Malformed:
+                    if edits:  # the actions before it still count (block numbers, streaming)
+                        yield Found(start, action.start(), edits)
+                    raise
                 edits.append(edit)
             elif close >= 0:
                 at = close + len(_ARTIFACT_CLOSE)

@@ -244,13 +244,13 @@ def whole_file(text: str, fence: Fence, fmt: str, *, above: bool = True) -> Writ
         return None
     block = Block(fmt, fence.start, fence.line, path=raw.strip())
     try:
-        path = path_of(raw)
-        block.path = path
-        if not fence.closed:
+        if not fence.closed:  # first: while streaming, "src/" may yet become "src/app.ts"
             raise Unterminated(
                 "the fence is never closed",
                 hint="End the file with a closing fence line like the opening one.",
             )
+        path = path_of(raw)
+        block.path = path
         if "url" in info.attributes:
             raise Rejected(
                 "the file's content is at a URL, which previewd does not fetch",

@@ -70,7 +70,10 @@ def find(text: str) -> Iterator[Found]:
             if fence.closed:
                 events.append((fence.start, fence))
                 at = fence.end
-        events.append((at, (project.start(), at)))
+        tags = [e for s, e in events if isinstance(e, re.Match) and s > project.start()]
+        at = max([at, *(tag.end() for tag in tags)])
+        if all(tag.group(4) for tag in tags):  # else the tag cut short is what waits
+            events.append((at, (project.start(), at)))
     for _, event in sorted(events, key=lambda e: e[0]):
         if isinstance(event, tuple):
             opened, at = event
