@@ -12,7 +12,7 @@ import httpx
 from previewd.client import calls
 from previewd.client.calls import Call, EventStream, Op, Progress, T, api_error, decode
 from previewd.client.files import Entry, scan
-from previewd.schemas import AliasView, DeploymentView, PreviewView, ProjectView
+from previewd.schemas import AliasView, DeploymentView, FeedbackView, PreviewView, ProjectView
 
 
 class AsyncClient:
@@ -53,6 +53,11 @@ class AsyncClient:
     async def projects(self) -> list[ProjectView]:
         return await self._run(calls.projects())
 
+    async def create_project(self, name: str) -> ProjectView:
+        """An empty project (deploying creates one too)."""
+        data = await self._run(calls.one(Call("POST", "/projects", json={"name": name})))
+        return ProjectView.model_validate(data)
+
     async def deployments(self, project: str) -> list[DeploymentView]:
         """A project's deployments, newest first."""
         return await self._run(calls.deployments(project))
@@ -76,13 +81,15 @@ class AsyncClient:
 
     def follow_runtime_logs(self, deployment_id: str) -> AsyncIterator[dict[str, Any]]:
         """What a deployment's app server printed so far, then each new line (until closed)."""
-        return self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+        return self._data(
+            self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+        )
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         path = f"/deployments/{deployment_id}/logs"
         if follow:
-            return self._stream(path, {"follow": True})
+            return self._data(self._stream(path, {"follow": True}))
         return self._listed(Call("GET", path))
 
     async def deploy_files(
@@ -187,19 +194,20 @@ class AsyncClient:
         since: str | None = None,
         include_resolved: bool = False,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FeedbackView]:
         """Distinct problems of a project (or one conversation), newest first; each
         ``text`` is a chat-ready message of at most 1 KB."""
-        params = calls.feedback_params(conversation, kind, since, include_resolved, limit)
-        return await self._run(calls.one(Call("GET", f"/projects/{project}/feedback", params)))
+        return await self._run(
+            calls.feedback(project, conversation, kind, since, include_resolved, limit)
+        )
 
     def follow_feedback(
         self, project: str, conversation: str | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Problems as they are seen (server-sent events), until the caller stops."""
-        return self._stream(
-            f"/projects/{project}/feedback/stream", calls.feedback_params(conversation)
-        )
+    ) -> AsyncIterator[tuple[str, FeedbackView]]:
+        """Problems as they change, until the caller stops: (event, problem) where
+        event is ``new``, ``seen``, ``reopened`` or ``resolved`` (server-sent events)."""
+        path = f"/projects/{project}/feedback/stream"
+        return self._typed(self._stream(path, calls.feedback_params(conversation)))
 
     # -- the driver ---------------------------------------------------------
 
@@ -228,7 +236,19 @@ class AsyncClient:
         for item in await self._run(calls.one(call)):
             yield item
 
-    async def _stream(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
+    @staticmethod
+    async def _data(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[Any]:
+        async for _, data in events:
+            yield data
+
+    @staticmethod
+    async def _typed(
+        events: AsyncIterator[tuple[str, Any]],
+    ) -> AsyncIterator[tuple[str, FeedbackView]]:
+        async for name, data in events:
+            yield name, FeedbackView.model_validate(data)
+
+    async def _stream(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         query = Call("GET", path, params).options()["params"]
         events = EventStream()
         try:

@@ -20,7 +20,7 @@ import httpx
 from previewd.client.files import Entry
 from previewd.config import Config
 from previewd.errors import ApiError, InvalidContent, Unavailable
-from previewd.schemas import AliasView, DeploymentView, PreviewView, ProjectView
+from previewd.schemas import AliasView, DeploymentView, FeedbackView, PreviewView, ProjectView
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (bytes sent, bytes to send)
@@ -93,7 +93,8 @@ def api_error(response: httpx.Response) -> ApiError:
 
 
 class EventStream:
-    """Server-sent events, fed one line at a time: ``feed`` returns each complete event's data.
+    """Server-sent events, fed one line at a time: ``feed`` returns each complete
+    event as (name, decoded data); the name is ``"message"`` when none was sent.
 
     Comments (keep-alives) and events without data are skipped; ``end`` is
     true once the server sent ``event: end`` (how previewd closes a stream).
@@ -104,7 +105,7 @@ class EventStream:
         self._event = ""
         self._data: list[str] = []
 
-    def feed(self, line: str) -> Any | None:
+    def feed(self, line: str) -> tuple[str, Any] | None:
         if line.startswith(":"):
             return None
         if line:
@@ -115,7 +116,7 @@ class EventStream:
             elif name == "data":
                 self._data.append(value)
             return None
-        event, data = self._event, "\n".join(self._data)
+        event, data = self._event or "message", "\n".join(self._data)
         self._event, self._data = "", []
         if event == "end":
             self.end = True
@@ -123,7 +124,7 @@ class EventStream:
         if not data or data == "{}":
             return None
         try:
-            return json.loads(data)
+            return event, json.loads(data)
         except json.JSONDecodeError:
             raise InvalidContent(
                 f"the API sent an event that is not JSON: {data[:200]!r}"
@@ -232,6 +233,19 @@ def send_message(
     params = {"timeout": timeout} if timeout is not None else {}
     path = f"/projects/{project}/conversations/{name}/messages"
     return (yield Call("POST", path, params, json=body))
+
+
+def feedback(
+    project: str,
+    conversation: str | None,
+    kind: str | None,
+    since: str | None,
+    include_resolved: bool,
+    limit: int | None,
+) -> Op[list[FeedbackView]]:
+    params = feedback_params(conversation, kind, since, include_resolved, limit)
+    data = yield Call("GET", f"/projects/{project}/feedback", params)
+    return [FeedbackView.model_validate(f) for f in data]
 
 
 def feedback_params(

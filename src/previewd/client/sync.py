@@ -11,7 +11,7 @@ import httpx
 from previewd.client import calls
 from previewd.client.calls import Call, EventStream, Op, Progress, T, api_error, decode
 from previewd.client.files import Entry, scan
-from previewd.schemas import AliasView, DeploymentView, PreviewView, ProjectView
+from previewd.schemas import AliasView, DeploymentView, FeedbackView, PreviewView, ProjectView
 
 
 class Client:
@@ -51,6 +51,11 @@ class Client:
     def projects(self) -> list[ProjectView]:
         return self._run(calls.projects())
 
+    def create_project(self, name: str) -> ProjectView:
+        """An empty project (deploying creates one too)."""
+        data = self._run(calls.one(Call("POST", "/projects", json={"name": name})))
+        return ProjectView.model_validate(data)
+
     def deployments(self, project: str) -> list[DeploymentView]:
         """A project's deployments, newest first."""
         return self._run(calls.deployments(project))
@@ -74,13 +79,15 @@ class Client:
 
     def follow_runtime_logs(self, deployment_id: str) -> Iterator[dict[str, Any]]:
         """What a deployment's app server printed so far, then each new line (until closed)."""
-        return self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+        return self._data(
+            self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
+        )
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         path = f"/deployments/{deployment_id}/logs"
         if follow:
-            return self._stream(path, {"follow": True})
+            return self._data(self._stream(path, {"follow": True}))
         return iter(self._run(calls.one(Call("GET", path))))
 
     def deploy_files(
@@ -184,19 +191,20 @@ class Client:
         since: str | None = None,
         include_resolved: bool = False,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FeedbackView]:
         """Distinct problems of a project (or one conversation), newest first; each
         ``text`` is a chat-ready message of at most 1 KB."""
-        params = calls.feedback_params(conversation, kind, since, include_resolved, limit)
-        return self._run(calls.one(Call("GET", f"/projects/{project}/feedback", params)))
+        return self._run(
+            calls.feedback(project, conversation, kind, since, include_resolved, limit)
+        )
 
     def follow_feedback(
         self, project: str, conversation: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Problems as they are seen (server-sent events), until the caller stops."""
-        return self._stream(
-            f"/projects/{project}/feedback/stream", calls.feedback_params(conversation)
-        )
+    ) -> Iterator[tuple[str, FeedbackView]]:
+        """Problems as they change, until the caller stops: (event, problem) where
+        event is ``new``, ``seen``, ``reopened`` or ``resolved`` (server-sent events)."""
+        path = f"/projects/{project}/feedback/stream"
+        return self._typed(self._stream(path, calls.feedback_params(conversation)))
 
     # -- the driver ---------------------------------------------------------
 
@@ -220,7 +228,15 @@ class Client:
         except httpx.TransportError as exc:
             raise calls.unreachable(self.url, exc) from None
 
-    def _stream(self, path: str, params: Mapping[str, Any]) -> Iterator[Any]:
+    @staticmethod
+    def _data(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+        return (data for _, data in events)
+
+    @staticmethod
+    def _typed(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, FeedbackView]]:
+        return ((name, FeedbackView.model_validate(data)) for name, data in events)
+
+    def _stream(self, path: str, params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         query = Call("GET", path, params).options()["params"]
         events = EventStream()
         try:
