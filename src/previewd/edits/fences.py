@@ -66,7 +66,7 @@ _ABOVE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ is slow, and there are many fences
 class Fence:
     """One fenced block of a message."""
 
@@ -75,9 +75,15 @@ class Fence:
     line: int
     info: str
     marker: str  # the opening run of backticks or tildes
-    lines: list[str]  # the body's lines, the opening line's indentation removed
+    body: str  # the text between the fence lines
+    indent: int  # the opening line's indentation, taken off every body line
     closed: bool
     incomplete: bool  # the opening line itself is still being written (no newline yet)
+
+    @property
+    def lines(self) -> list[str]:
+        """The body's lines (split only when asked: most fences in a message are prose)."""
+        return _dedent(self.body, self.indent)
 
 
 def scan(text: str, start: int = 0, stop: int | None = None) -> Iterator[Fence]:
@@ -104,7 +110,8 @@ def scan(text: str, start: int = 0, stop: int | None = None) -> Iterator[Fence]:
             line=lines.at(opening.start()),
             info=info.strip(),
             marker=marker,
-            lines=_dedent(body, len(indent)),
+            body=body,
+            indent=len(indent),
             closed=closing is not None,
             incomplete=opening.end() >= stop,
         )
@@ -147,6 +154,8 @@ class Info:
 
 
 def parse_info(info: str) -> Info:
+    if not info:
+        return _NO_INFO
     attributes: dict[str, str] = {}
     for match in _ATTRIBUTE.finditer(info):
         value = next(g for g in match.groups()[1:] if g is not None)
@@ -177,6 +186,9 @@ def parse_info(info: str) -> Info:
             if _looks_like_path(second):
                 path = second
     return Info(language=language.lower(), path=path, attributes=attributes)
+
+
+_NO_INFO = Info(language="", path=None, attributes={})
 
 
 def _looks_like_path(word: str) -> bool:
@@ -229,8 +241,9 @@ def whole_file(text: str, fence: Fence, fmt: str, *, above: bool = True) -> Writ
     if info.language in _DIFF_LANGUAGES:
         return None
     raw = info.path
-    lines = fence.lines
-    if raw is None and lines and (fence.closed or len(lines) > 1):
+    lines: list[str] | None = None
+    if raw is None and fence.body and fence.body.lstrip(" \t")[:1] in ("/", "#", "<"):
+        lines = fence.lines
         raw = _comment_path(lines[0])
         if raw is not None:
             lines = lines[1:]
@@ -256,6 +269,8 @@ def whole_file(text: str, fence: Fence, fmt: str, *, above: bool = True) -> Writ
                 "the file's content is at a URL, which previewd does not fetch",
                 hint="Send the file's content in the fence.",
             )
+        if lines is None:
+            lines = fence.lines
         _refuse_cut_short(lines, fence.marker)
         content = "".join(line + "\n" for line in lines)
         check_text(content)

@@ -41,6 +41,8 @@ _REFUSED = {
 
 
 def find(text: str) -> Iterator[Found]:
+    if _TAG.search(text) is None:  # most messages: no need to map their fences
+        return
     fences = list(scan(text))
     starts = [fence.start for fence in fences]
     lines = Lines(text)
