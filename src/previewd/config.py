@@ -32,6 +32,11 @@ class Limits(BaseSettings):
         description="Largest API request body, in bytes (archives are also held to "
         "max_deployment_bytes once unpacked, which stops archive bombs).",
     )
+    max_message_bytes: int = Field(
+        2 * MiB,
+        description="Largest chat message posted to a conversation, in bytes (a streamed "
+        "message's pieces together; a JSON body may be four times that).",
+    )
 
 
 class Config(Limits):

@@ -20,6 +20,7 @@ from previewd.api import create_app
 from previewd.blobs import LocalBlobStore
 from previewd.build import Builder, ComputePool, OutputLimits
 from previewd.config import Config
+from previewd.conversations import Conversations
 from previewd.edge.routes import RouteTable
 from previewd.edge.server import EdgeServer
 from previewd.errors import PreviewdError
@@ -82,6 +83,8 @@ class Previewd:
         self.service.serving = self.route_sync.serves
         self.worker = Worker(self.service, self.broker, self.logs, self.blobs)
         self.service.prebuild = self.worker.prebuild
+        self.conversations = Conversations(self.service)
+        self.conversations.route_of = self._route_of
         self.edge = EdgeServer(
             self.routes,
             self.blobs,
@@ -112,7 +115,12 @@ class Previewd:
             self.config.public_port = self.edge_address[1]  # printed URLs must name the real port
         sock = _bind(self.config.api_host, self.config.api_port)
         self.api_address = sock.getsockname()[:2]
-        self.app = create_app(self.service, token=token, debug=self.config.log_level == "debug")
+        self.app = create_app(
+            self.service,
+            token=token,
+            debug=self.config.log_level == "debug",
+            conversations=self.conversations,
+        )
         self.app.state.feedback = self.feedback
         self._api = _ApiServer(
             uvicorn.Config(
@@ -145,6 +153,10 @@ class Previewd:
         app.proxy.on_answer = client.proxy_answer
         if self.config.feedback_script:
             self.route_sync.inject = Injector(self.blobs)
+
+    def _route_of(self, label: str) -> str | None:
+        site = self.routes.get(label)
+        return site.deployment_id if site is not None else None
 
     async def _until(self, ready: Callable[[], bool]) -> None:
         """Wait for a part to come up, surfacing the error of any part that died instead."""

@@ -133,16 +133,19 @@ class Service:
         *,
         alias: str | None = None,
         spa: bool = False,
+        during: Callable[[Session, Deployment], None] | None = None,
     ) -> str:
         """Record a deployment of ``changeset``; return its id. The project is made if new.
 
         Sources that need no build (``prebuild`` gives their output) go live
-        in the same transaction; the others are queued for a worker.
+        in the same transaction; the others are queued for a worker. ``during``
+        runs in that transaction once the deployment is recorded (a conversation
+        moves its head there, so the two never disagree).
         """
         names.check_project(project_name)
         if alias is not None:
             names.check_alias(alias)
-        record = partial(self._record, project_name, changeset, alias=alias, spa=spa)
+        record = partial(self._record, project_name, changeset, alias=alias, spa=spa, during=during)
         deployment, moved = await self.db.run(record)
         if moved is None:
             self.broker.publish(JOBS, {"deployment": deployment.id})
@@ -151,7 +154,14 @@ class Service:
         return deployment.id
 
     def _record(
-        self, project_name: str, changeset: Changeset, s: Session, *, alias: str | None, spa: bool
+        self,
+        project_name: str,
+        changeset: Changeset,
+        s: Session,
+        *,
+        alias: str | None,
+        spa: bool,
+        during: Callable[[Session, Deployment], None] | None = None,
     ) -> tuple[Deployment, list[str] | None]:
         project = _find_project(s, project_name)
         if project is None:
@@ -169,6 +179,8 @@ class Service:
         )
         s.add(deployment)
         s.flush()
+        if during is not None:
+            during(s, deployment)
         prebuilt = self.prebuild(snap) if self.prebuild else Prebuilt(None)
         deployment.spa = spa or prebuilt.spa
         output = prebuilt.output
@@ -252,6 +264,17 @@ class Service:
         self._route(names.label(project, deployment_id), project, None)
         for alias_name, previous in moved:
             self._route(names.label(project, alias_name), project, previous)
+
+    async def drop_alias(self, project_name: str, alias: str) -> None:
+        """Take the named alias down (its deployments keep their own URLs)."""
+        names.check_alias(alias)
+
+        def remove(s: Session) -> None:
+            project = _project(s, project_name)
+            s.execute(delete(Alias).where(Alias.project_id == project.id, Alias.name == alias))
+
+        await self.db.run(remove)
+        self._route(names.label(project_name, alias), project_name, None)
 
     async def rollback(
         self, project_name: str, alias: str = "", to: str | None = None

@@ -14,16 +14,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from previewd import __version__
 from previewd.api import blobs, deployments, feedback, projects
+from previewd.api import conversations as conversation_api
+from previewd.conversations import Conversations
 from previewd.errors import LimitExceeded, PreviewdError, Unauthorized
 from previewd.service import Service
 
 log = logging.getLogger("previewd.api")
 
 
-def create_app(service: Service, *, token: str | None, debug: bool = False) -> FastAPI:
+def create_app(
+    service: Service,
+    *,
+    token: str | None,
+    debug: bool = False,
+    conversations: Conversations | None = None,
+) -> FastAPI:
     """The API for ``service``; every route but ``/api/v1/health`` needs ``token`` when set."""
     app = FastAPI(title="previewd", version=__version__, debug=debug)
     app.state.service = service
+    app.state.conversations = conversations or Conversations(service)
 
     async def require_token(request: Request) -> None:
         if token is None:
@@ -37,7 +46,13 @@ def create_app(service: Service, *, token: str | None, debug: bool = False) -> F
             )
 
     guarded = [Depends(require_token)]
-    for router in (projects.router, deployments.router, blobs.router, feedback.router):
+    for router in (
+        projects.router,
+        deployments.router,
+        blobs.router,
+        feedback.router,
+        conversation_api.router,
+    ):
         app.include_router(router, prefix="/api/v1", dependencies=guarded)
 
     @app.get("/api/v1/health", tags=["meta"])

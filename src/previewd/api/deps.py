@@ -9,12 +9,18 @@ from typing import BinaryIO, cast
 
 from fastapi import Request
 
+from previewd.conversations import Conversations
 from previewd.service import Service
 
 
 def service_of(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
+
+
+def conversations_of(request: Request) -> Conversations:
+    conversations: Conversations = request.app.state.conversations
+    return conversations
 
 
 @asynccontextmanager

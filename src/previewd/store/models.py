@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -112,7 +121,8 @@ class Conversation(Base):
     name: Mapped[str] = mapped_column(String(40))
     # The files after the last applied message, built or not: the next message edits these.
     head: Mapped[str | None] = mapped_column(ForeignKey("snapshots.digest"))
-    pending: Mapped[str] = mapped_column(Text, default="")  # a streamed message so far
+    # A streamed message so far, as the bytes that came (a piece may end mid-character).
+    pending: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -129,9 +139,11 @@ class Message(Base):
         ForeignKey("deployments.seq", ondelete="SET NULL")
     )
     status: Mapped[str] = mapped_column(String(16))  # "applied", "refused", "no_edits"
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # JSON {code, message, hint}
     changes: Mapped[str] = mapped_column(Text, default="{}")  # JSON {path: "written"|"deleted"}
+    commands: Mapped[str] = mapped_column(Text, default="[]")  # JSON, see previewd.conversations
     bytes: Mapped[int] = mapped_column(default=0)
+    digest: Mapped[str] = mapped_column(String(64), default="")  # SHA-256 of the text
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
