@@ -277,3 +277,182 @@ def detect(directory: Path, as_json: bool) -> None:
         click.echo(json.dumps(found.to_dict(), indent=2))
     else:
         click.echo(explain(found))
+
+
+@main.command()
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default="."
+)
+@click.option("--project", "-p", help="Project name (default: the folder's name).")
+@click.option("--alias", help="Also move the alias <alias>--<project> with every change.")
+@click.option("--spa", is_flag=True, help="Serve index.html for unknown paths (single-page apps).")
+@click.option(
+    "--debounce",
+    type=click.IntRange(10, 10_000),
+    default=150,
+    show_default=True,
+    help="Milliseconds without changes before a deploy starts.",
+)
+@explained
+def watch(
+    directory: Path, project: str | None, alias: str | None, spa: bool, debounce: int
+) -> None:
+    """Deploy DIRECTORY, then again after every change (only what changed), until Ctrl-C."""
+    import anyio
+
+    from previewd.client import AsyncClient
+    from previewd.watch import Watcher
+
+    name = project or _project_name(directory)
+
+    async def run() -> None:
+        async with AsyncClient() as client:
+            watcher = Watcher(client, directory, name, alias=alias, spa=spa, debounce_ms=debounce)
+            watcher.reporter = _WatchReport(alias or "")
+            await watcher.run()
+
+    try:
+        anyio.run(run)
+    except KeyboardInterrupt:
+        err.print("stopped watching", style="dim")
+
+
+class _WatchReport:
+    """How ``previewd watch`` shows each round: what changed, the build log, the outcome."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.rounds = 0
+
+    def deploying(self, written: Any, deleted: Any) -> None:
+        names = [*written, *(f"-{p}" for p in deleted)]
+        shown = " ".join(names[:6]) + (f" (+{len(names) - 6})" if len(names) > 6 else "")
+        label = "deploying" if self.rounds else f"deploying {len(written)} files"
+        out.print(f"[bold]→[/] {label}  [dim]{shown if self.rounds else ''}[/]", highlight=False)
+
+    def log(self, record: dict[str, Any]) -> None:
+        _print_logs(iter([record]))
+
+    def deployed(self, round: Any) -> None:
+        d = round.deployment
+        first, self.rounds = self.rounds == 0, self.rounds + 1
+        if d.status == "failed":
+            out.print(f"[red]✗ build failed[/] ({d.id}): {d.error}", highlight=False)
+            for e in d.errors:
+                where = ":".join(str(e[k]) for k in ("file", "line") if e.get(k))
+                out.print(
+                    f"  {where} {e.get('message', '')}".rstrip(), style="red", highlight=False
+                )
+            out.print("  the last good deployment stays live; watching…", style="dim")
+            return
+        sent = f"{round.uploaded} upload{'s' if round.uploaded != 1 else ''}"
+        out.print(f"[green]✓[/] {d.id} live, {sent}", highlight=False)
+        urls = [a.url for a in d.aliases if first or a.name == self.alias]
+        for url in urls or [d.url]:
+            out.print(url, highlight=False)
+        if first:
+            out.print("watching for changes (Ctrl-C to stop)", style="dim")
+
+    def error(self, error: PreviewdError) -> None:
+        click.echo(click.style("error: ", fg="red") + error.message, err=True)
+        if error.hint:
+            click.echo(click.style(f"hint: {error.hint}", dim=True), err=True)
+
+
+@main.command()
+@click.argument("project")
+@click.option(
+    "--conversation", "-c", help="Conversation to send to (created if new; default: a new one)."
+)
+@click.option(
+    "--file",
+    "message_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read the message from this file (default: standard input).",
+)
+@click.option("--no-wait", is_flag=True, help="Answer once the build is queued, not served.")
+@explained
+def chat(project: str, conversation: str | None, message_file: Any, no_wait: bool) -> None:
+    """Apply an assistant message (code in any common edit format) to a conversation and
+    print the files it changed, the build status and the URL."""
+    source = message_file or sys.stdin
+    if message_file is None and source.isatty():
+        raise click.UsageError("give the message with --file MSG.md or on standard input")
+    content = source.read()
+    from previewd.errors import ApiError
+
+    with _client() as client:
+        if conversation is None:
+            conversation = client.create_conversation(project)["name"]
+            err.print(f"new conversation {conversation}", style="dim", highlight=False)
+        try:
+            reply = client.send_message(project, conversation, content, wait=not no_wait)
+        except ApiError as exc:
+            if exc.code != "conversation_not_found":
+                raise
+            client.create_conversation(project, conversation)
+            reply = client.send_message(project, conversation, content, wait=not no_wait)
+    _print_reply(reply)
+
+
+def _print_reply(reply: dict[str, Any]) -> None:
+    """The answer to a chat message: changes, status, URL, and a failed build's errors."""
+    changes = reply.get("changes") or {}
+    for path, change in sorted(changes.items()):
+        mark = {"written": "[green]+[/]", "deleted": "[red]-[/]"}.get(change, "~")
+        out.print(f"{mark} {path}", highlight=False)
+    for command in reply.get("commands") or []:
+        out.print(f"[dim]$ {command}[/]", highlight=False)
+    deployment = reply.get("deployment") or {}
+    status = reply.get("status") or deployment.get("status", "")
+    style = {"ready": "green", "failed": "red"}.get(status, "yellow")
+    out.print(f"[{style}]{status}[/] {deployment.get('id', '')}".rstrip(), highlight=False)
+    if url := reply.get("url"):
+        out.print(url, highlight=False)
+    if status == "failed":
+        for e in deployment.get("errors") or []:
+            where = ":".join(str(e[k]) for k in ("file", "line") if e.get(k))
+            out.print(f"  {where} {e.get('message', '')}".rstrip(), style="red", highlight=False)
+        raise PreviewdError(
+            f"the build failed: {deployment.get('error') or 'see the errors above'}",
+            hint="The last good version stays live; send a fix to the same conversation.",
+        )
+
+
+@main.command()
+@click.argument("project")
+@click.option("--conversation", "-c", help="Only this conversation's problems.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing problems as they change.")
+@explained
+def feedback(project: str, conversation: str | None, follow: bool) -> None:
+    """Print a project's problems (build errors, crashes, 5xx, browser errors), each as the
+    short message a chat can take as-is."""
+    with _client() as client:
+        problems = client.feedback(project, conversation)
+        for problem in reversed(problems):
+            _print_problem("", problem)
+        if not problems and not follow:
+            out.print("no problems", style="dim")
+        if follow:
+            for event, problem in client.follow_feedback(project, conversation):
+                _print_problem(event, problem)
+
+
+def _print_problem(event: str, problem: Any) -> None:
+    seen = f"×{problem.count}" if problem.count > 1 else ""
+    head = f"{event} {problem.kind} #{problem.id} {seen} {problem.deployment}"
+    out.print(" ".join(head.split()), style="bold", highlight=False)
+    out.print(problem.text, markup=False, highlight=False)
+    out.print()
+
+
+@main.command()
+@click.option("--http", "http_", is_flag=True, help="Serve streamable HTTP instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP listen address.")
+@click.option("--port", type=int, default=7702, show_default=True, help="HTTP port (0: any).")
+@explained
+def mcp(http_: bool, host: str, port: int) -> None:
+    """Run an MCP server for AI agents (stdio by default) that drives this previewd."""
+    from previewd.mcp import serve
+
+    serve(http=http_, host=host, port=port)

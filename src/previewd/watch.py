@@ -70,10 +70,11 @@ class Watcher:
     async def run(self, stop: anyio.Event | None = None) -> None:
         """Deploy now, then after every change until ``stop`` is set (or the task is cancelled).
 
-        Errors of one round (a file that vanished mid-upload, a refused path)
-        are reported and the watcher goes on with the next change.
+        An error of the first round (no API, a bad project name) is raised;
+        later ones (a file that vanished mid-upload, a refused path) are
+        reported and the watcher goes on with the next change.
         """
-        await self._round()
+        await self.deploy()
         changes = awatch(
             self.root,
             watch_filter=self._relevant,
