@@ -81,6 +81,9 @@ class FeedbackBook:
         self.written = 0  # sightings and resolutions written
         self._progress = asyncio.Condition()
         self.listening = asyncio.Event()  # set once the deployments topic is followed
+        self._events: asyncio.Queue[Event] = asyncio.Queue()  # that topic's queue, once followed
+        self._reading = False  # a deployment event is being turned into sightings
+        self._inflight = 0  # sightings taken from the queue, not written yet
 
     # -- sources: called from the edge, the supervisor, the broker; never wait ------------
 
@@ -127,9 +130,11 @@ class FeedbackBook:
 
     async def _follow(self) -> None:
         async with self.broker.subscribe(DEPLOYMENTS) as events:
+            self._events = events
             self.listening.set()
             while True:
                 event = await events.get()
+                self._reading = True
                 try:
                     if event["status"] == "failed":
                         deployment_id = event["deployment"]
@@ -141,12 +146,17 @@ class FeedbackBook:
                         self.add(_Resolve(event["deployment"]))
                 except Exception:  # one odd deployment must not stop the others
                     log.exception("feedback: could not read deployment %s", event)
+                finally:
+                    self._reading = False
+                async with self._progress:
+                    self._progress.notify_all()
 
     async def _write(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._inflight = len(batch)
             try:
                 changes = await self.db.run(partial(_apply_all, items=batch))
             except Exception:
@@ -156,6 +166,7 @@ class FeedbackBook:
                 self._announce(event, view)
             async with self._progress:
                 self.written += len(batch)
+                self._inflight = 0
                 self._progress.notify_all()
 
     def _announce(self, event: str, view: FeedbackView) -> None:
@@ -165,9 +176,10 @@ class FeedbackBook:
             self.hooks.notify(view.project, f"feedback.{event}", {"feedback": document})
 
     async def settled(self, timeout: float = 10.0) -> None:
-        """Wait until everything queued so far is written (tests, shutdown)."""
-        target = self.written + self._queue.qsize()
+        """Wait until the deployment events and sightings so far are written (tests)."""
         async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(lambda: self._events.empty() and not self._reading)
+            target = self.written + self._inflight + self._queue.qsize()
             await self._progress.wait_for(lambda: self.written >= target)
 
     # -- reading ------------------------------------------------------------------------

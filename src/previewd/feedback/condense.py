@@ -123,7 +123,7 @@ def http_problem(
     excerpt = _page_excerpt(body_start)
     found = [d for d in parse(excerpt.splitlines()) if d.file] if excerpt else []
     body = [f"{found[-1].location()}: {found[-1].summary()}"] if found else []
-    text = _compose(first, body, excerpt, deployment_id, excerpt_label="answer")
+    text = _compose(first, body, excerpt, deployment_id, excerpt_label="answer", ending=False)
     detail = {"method": method, "path": shown, "status": status, "body": excerpt}
     key = fingerprint("http", status, method, path_template(path))
     return Problem("http", deployment_id, key, text, detail)
@@ -171,6 +171,7 @@ def _compose(
     deployment_id: str,
     *,
     excerpt_label: str | None = None,
+    ending: bool = True,
 ) -> str:
     lines = [_clip(first, _MESSAGE), *(_clip(b, _MESSAGE) for b in body if b)]
     lines.append(f"(deployment {deployment_id})")
@@ -179,7 +180,9 @@ def _compose(
         if shown:
             if excerpt_label:
                 lines.append(f"{excerpt_label}:")
-            lines += ["  > " + x for x in shown[-_EXCERPT_LINES:]]
+            # the end of a traceback or of stderr says most; the start of a page does
+            shown = shown[-_EXCERPT_LINES:] if ending else shown[:_EXCERPT_LINES]
+            lines += ["  > " + x for x in shown]
     return fit("\n".join(lines))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from types import MappingProxyType
@@ -82,6 +83,7 @@ class Injector:
         self.max_total = max_total  # bytes read per Site: a huge site gets its first pages
         self._memo: OrderedDict[str, tuple[str, int] | None] = OrderedDict()
         self._memo_size = memo_size
+        self._lock = threading.Lock()  # Sites of different snapshots are injected in parallel
 
     async def __call__(self, site: Site) -> Site:
         pages = [
@@ -112,15 +114,17 @@ class Injector:
         return swapped
 
     def _one(self, digest: str) -> tuple[str, int] | None:
-        if digest in self._memo:
-            self._memo.move_to_end(digest)
-            return self._memo[digest]
+        with self._lock:
+            if digest in self._memo:
+                self._memo.move_to_end(digest)
+                return self._memo[digest]
         try:
             injected = inject(self.blobs.read(digest))
         except BlobNotFound:
             return None  # the edge answers the missing blob as it always does
         done = None if injected is None else (self.blobs.put(injected), len(injected))
-        self._memo[digest] = done
-        if len(self._memo) > self._memo_size:
-            self._memo.popitem(last=False)
+        with self._lock:
+            self._memo[digest] = done
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
         return done
