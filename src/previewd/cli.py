@@ -428,13 +428,17 @@ def feedback(project: str, conversation: str | None, follow: bool) -> None:
     """Print a project's problems (build errors, crashes, 5xx, browser errors), each as the
     short message a chat can take as-is."""
     with _client() as client:
+        # following starts before the list is read, so no problem falls in between
+        live = client.follow_feedback(project, conversation) if follow else None
         problems = client.feedback(project, conversation)
         for problem in reversed(problems):
             _print_problem("", problem)
-        if not problems and not follow:
-            out.print("no problems", style="dim")
-        if follow:
-            for event, problem in client.follow_feedback(project, conversation):
+        if live is None:
+            if not problems:
+                out.print("no problems", style="dim")
+            return
+        with live:
+            for event, problem in live:
                 _print_problem(event, problem)
 
 

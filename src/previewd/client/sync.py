@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -12,6 +12,16 @@ from previewd.client import calls
 from previewd.client.calls import Call, EventStream, Op, Progress, T, api_error, decode
 from previewd.client.files import Entry, scan
 from previewd.schemas import AliasView, DeploymentView, FeedbackView, PreviewView, ProjectView
+
+E = TypeVar("E")
+
+
+def _data(_event: str, data: Any) -> Any:
+    return data
+
+
+def _problem(event: str, data: Any) -> tuple[str, FeedbackView]:
+    return event, FeedbackView.model_validate(data)
 
 
 class Client:
@@ -77,17 +87,16 @@ class Client:
     def previews(self) -> list[PreviewView]:
         return self._run(calls.previews())
 
-    def follow_runtime_logs(self, deployment_id: str) -> Iterator[dict[str, Any]]:
+    def follow_runtime_logs(self, deployment_id: str) -> Events[dict[str, Any]]:
         """What a deployment's app server printed so far, then each new line (until closed)."""
-        return self._data(
-            self._stream(f"/deployments/{deployment_id}/runtime-logs", {"follow": True})
-        )
+        path = f"/deployments/{deployment_id}/runtime-logs"
+        return self._stream(path, {"follow": True}, _data)
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[dict[str, Any]]:
         """Build log records; with ``follow``, live until the build ends."""
         path = f"/deployments/{deployment_id}/logs"
         if follow:
-            return self._data(self._stream(path, {"follow": True}))
+            return self._stream(path, {"follow": True}, _data)
         return iter(self._run(calls.one(Call("GET", path))))
 
     def deploy_files(
@@ -200,11 +209,11 @@ class Client:
 
     def follow_feedback(
         self, project: str, conversation: str | None = None
-    ) -> Iterator[tuple[str, FeedbackView]]:
+    ) -> Events[tuple[str, FeedbackView]]:
         """Problems as they change, until the caller stops: (event, problem) where
         event is ``new``, ``seen``, ``reopened`` or ``resolved`` (server-sent events)."""
         path = f"/projects/{project}/feedback/stream"
-        return self._typed(self._stream(path, calls.feedback_params(conversation)))
+        return self._stream(path, calls.feedback_params(conversation), _problem)
 
     # -- the driver ---------------------------------------------------------
 
@@ -228,26 +237,57 @@ class Client:
         except httpx.TransportError as exc:
             raise calls.unreachable(self.url, exc) from None
 
-    @staticmethod
-    def _data(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
-        return (data for _, data in events)
-
-    @staticmethod
-    def _typed(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, FeedbackView]]:
-        return ((name, FeedbackView.model_validate(data)) for name, data in events)
-
-    def _stream(self, path: str, params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    def _stream(
+        self, path: str, params: Mapping[str, Any], convert: Callable[[str, Any], Any]
+    ) -> Events[Any]:
+        # opened here, not on the first next(): once this returns the server is
+        # following, so nothing that happens after the call can be missed
         query = Call("GET", path, params).options()["params"]
-        events = EventStream()
+        request = self._http.build_request("GET", path, params=query, timeout=None)
         try:
-            with self._http.stream("GET", path, params=query, timeout=None) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise api_error(response)
-                for line in response.iter_lines():
-                    if (event := events.feed(line)) is not None:
-                        yield event
-                    if events.end:
-                        return
+            response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise calls.unreachable(self.url, exc) from None
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            raise api_error(response)
+        return Events(response, convert, self.url)
+
+
+class Events(Generic[E]):
+    """A live stream of server-sent events: iterate it; ``close()`` (or ``with``) ends it."""
+
+    def __init__(
+        self, response: httpx.Response, convert: Callable[[str, Any], E], url: str
+    ) -> None:
+        self._response = response
+        self._lines = response.iter_lines()
+        self._convert = convert
+        self._url = url
+        self._events = EventStream()
+
+    def __iter__(self) -> Iterator[E]:
+        return self
+
+    def __next__(self) -> E:
+        try:
+            while not self._events.end:
+                if (event := self._events.feed(next(self._lines))) is not None:
+                    return self._convert(*event)
+        except StopIteration:
+            pass
+        except httpx.TransportError as exc:
+            self.close()
+            raise calls.unreachable(self._url, exc) from None
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> Events[E]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
