@@ -75,7 +75,10 @@ def check(message: str, *, final: bool = True) -> None:
     try:
         parsed = parse(message, final=final)
     except EditFailed as error:
+        # The API renders it as JSON: it must be text, whatever bytes the message held.
         assert error.message
+        error.message.encode("utf-8")
+        (error.hint or "").encode("utf-8")
         return
     for edit in parsed.edits:
         for name in ("path", "source", "target"):
@@ -85,7 +88,8 @@ def check(message: str, *, final: bool = True) -> None:
     result = tree(BASE)
     try:
         apply(parsed.edits, result)
-    except EditFailed:
+    except EditFailed as error:
+        error.message.encode("utf-8")
         return
     for path in [*result.written, *result.deleted]:
         assert_inside(path)
