@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -148,3 +150,126 @@ def test_unreachable_api_is_explained(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot reach the previewd API" in result.stderr
     assert "previewd up" in result.stderr
+
+
+class Lines:
+    """A running command's output, line by line, waited on with a bound (never a sleep)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert process.stdout is not None
+        self.reader = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.queue.put(line)
+
+    def until(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        while True:
+            try:
+                line = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no line matched {pattern!r} in {self.seen}") from None
+            self.seen.append(line)
+            if match := re.search(pattern, line):
+                return match
+
+
+def start(up: Up, *args: str) -> tuple[subprocess.Popen[str], Lines]:
+    process = subprocess.Popen(
+        [*PREVIEWD, *args],
+        env={**up.env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, Lines(process)
+
+
+def stop(process: subprocess.Popen[str], lines: Lines) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    lines.reader.join()
+    for stream in (process.stdout, process.stderr):
+        assert stream is not None
+        stream.close()
+
+
+def test_watch_deploys_changes_and_stops_on_ctrl_c(up: Up, tmp_path: Path) -> None:
+    folder = site(tmp_path / "watched", "<h1>one</h1>")
+    process, lines = start(up, "watch", str(folder), "--debounce", "50")
+    try:
+        url = lines.until(r"(http://watched\.\S+)")[1]
+        first = lines.seen[-2]
+        assert up.get(url).text == "<h1>one</h1>"
+        lines.until("watching for changes")
+        (folder / "index.html").write_text("<h1>two</h1>")
+        done = lines.until(r"✓ (\S+) live, 1 upload\b")
+        assert done[1] not in first
+        assert up.get(url).text == "<h1>two</h1>"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr is not None
+        assert "stopped watching" in process.stderr.read()
+    finally:
+        stop(process, lines)
+
+
+def test_watch_of_a_bad_project_name_fails_at_once(up: Up, tmp_path: Path) -> None:
+    folder = site(tmp_path / "w", "hi")
+    result = up.run("watch", str(folder), "--project", "Bad_Name")
+    assert result.returncode == 1
+    assert "invalid project name" in result.stderr
+
+
+def test_feedback_lists_and_follows_a_browser_error(up: Up, tmp_path: Path) -> None:
+    assert up.run("feedback", "nothing").returncode == 1  # an unknown project is explained
+    assert up.run("deploy", str(site(tmp_path / "fb", "<h1>page</h1>"))).returncode == 0
+    empty = up.run("feedback", "fb")
+    assert empty.returncode == 0 and "no problems" in empty.stdout
+
+    process, lines = start(up, "feedback", "fb", "--follow")
+    try:
+        port = up.edge.rsplit(":", 1)[1].strip("/")
+        report = {"reports": [{"kind": "error", "message": "TypeError: boom", "page": "/"}]}
+        sent = httpx.post(
+            f"http://127.0.0.1:{port}/__previewd/report",
+            json=report,
+            headers={"host": "fb.localhost"},
+        )
+        assert sent.status_code < 300, sent.text
+        lines.until(r"^(new )?console #\d+")  # listed, or followed if it came later
+        lines.until("TypeError: boom")
+    finally:
+        stop(process, lines)
+    listed = up.run("feedback", "fb")
+    assert "TypeError: boom" in listed.stdout
+
+
+def test_chat_applies_a_message_and_explains_a_refusal(up: Up, tmp_path: Path) -> None:
+    message = tmp_path / "msg.md"
+    message.write_text("Sure:\n\n```html file=index.html\n<h1>chat</h1>\n```\n")
+    result = up.run("chat", "talk", "--conversation", "c1", "--file", str(message))
+    assert result.returncode == 0, result.stderr
+    assert "+ index.html" in result.stdout and "ready" in result.stdout
+    url = re.findall(r"http://\S+", result.stdout)[-1]
+    assert up.get(url).text == "<h1>chat</h1>\n"
+
+    refused = subprocess.run(
+        [*PREVIEWD, "chat", "talk", "-c", "c1"],
+        input="no code here",
+        env=up.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ") and "edit" in refused.stderr.lower()
+
+    fresh = up.run("chat", "talk", "--file", str(message))
+    assert fresh.returncode == 0, fresh.stderr
+    assert "new conversation" in fresh.stderr
