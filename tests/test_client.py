@@ -166,9 +166,11 @@ async def test_conversations_and_messages(node, edge: EdgeClient) -> None:
         assert [c["name"] for c in await client.conversations("talk")] == ["first"]
         assert (await client.conversation("talk", "first"))["name"] == "first"
         assert len(await client.messages("talk", "first")) >= 2
+        prose = await client.send_message("talk", "first", "no code in here")
+        assert prose["status"] == "no_edits" and prose["error"]["code"] == "no_edits"
         with pytest.raises(ApiError) as caught:
-            await client.send_message("talk", "first", "no code in here")
-        assert caught.value.code == "no_edits"
+            await client.send_message("talk", "nobody", page)
+        assert caught.value.code == "conversation_not_found"
         with pytest.raises(PreviewdError):
             await client.send_message("talk", "first", "x", messages=chat)
         await client.delete_conversation("talk", "first")

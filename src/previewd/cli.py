@@ -396,21 +396,25 @@ def chat(project: str, conversation: str | None, message_file: Any, no_wait: boo
 
 
 def _print_reply(reply: dict[str, Any]) -> None:
-    """The answer to a chat message: changes, status, URL, and a failed build's errors."""
-    changes = reply.get("changes") or {}
-    for path, change in sorted(changes.items()):
+    """The answer to a chat message (docs/conversations.md): changes, commands, status,
+    URL; a refusal or a failed build exits 1 with what went wrong."""
+    status = reply.get("status") or ""
+    if status in ("no_edits", "refused"):
+        error = reply.get("error") or {}
+        raise PreviewdError(error.get("message") or status, hint=error.get("hint"))
+    for path, change in sorted((reply.get("changes") or {}).items()):
         mark = {"written": "[green]+[/]", "deleted": "[red]-[/]"}.get(change, "~")
         out.print(f"{mark} {path}", highlight=False)
     for command in reply.get("commands") or []:
-        out.print(f"[dim]$ {command}[/]", highlight=False)
+        note = f"  [dim]({command.get('handled', '')}: {command.get('note', '')})[/]"
+        out.print(f"[dim]$[/] {command.get('command', '')}{note}", highlight=False)
     deployment = reply.get("deployment") or {}
-    status = reply.get("status") or deployment.get("status", "")
     style = {"ready": "green", "failed": "red"}.get(status, "yellow")
     out.print(f"[{style}]{status}[/] {deployment.get('id', '')}".rstrip(), highlight=False)
     if url := reply.get("url"):
         out.print(url, highlight=False)
     if status == "failed":
-        for e in deployment.get("errors") or []:
+        for e in reply.get("errors") or deployment.get("errors") or []:
             where = ":".join(str(e[k]) for k in ("file", "line") if e.get(k))
             out.print(f"  {where} {e.get('message', '')}".rstrip(), style="red", highlight=False)
         raise PreviewdError(

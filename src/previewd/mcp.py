@@ -101,12 +101,17 @@ async def send_message(
     does not apply is refused with the block named; nothing is changed then."""
     async with previewd() as client:
         try:
-            return await client.send_message(project, conversation, content, wait=True)
+            reply = await client.send_message(project, conversation, content, wait=True)
         except ApiError as exc:
-            if not create or exc.code not in ("conversation_not_found", "project_not_found"):
+            if not create or exc.code != "conversation_not_found":
                 raise
-        await client.create_conversation(project, conversation)
-        return await client.send_message(project, conversation, content, wait=True)
+            await client.create_conversation(project, conversation)
+            reply = await client.send_message(project, conversation, content, wait=True)
+    if reply.get("status") in ("no_edits", "refused"):
+        error = reply.get("error") or {}
+        hint = f" Hint: {error['hint']}" if error.get("hint") else ""
+        raise ToolError(f"{error.get('message') or reply['status']}.{hint}")
+    return {k: v for k, v in reply.items() if k not in ("blocks", "pending", "head")}
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))

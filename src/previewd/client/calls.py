@@ -35,6 +35,7 @@ class Call:
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     upload: str | None = None
+    timeout: float | None = None  # seconds for this request; None: the client's timeout
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments of ``httpx.Client.request`` (all but the body of an upload)."""
@@ -43,6 +44,8 @@ class Call:
         }
         if self.json is not None:
             options["json"] = self.json
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
         return options
 
 
@@ -150,9 +153,10 @@ def deployments(project: str) -> Op[list[DeploymentView]]:
 
 def deployment(deployment_id: str, wait: bool, timeout: float) -> Op[DeploymentView]:
     params = {"wait": wait, "timeout": timeout}
-    return DeploymentView.model_validate(
-        (yield Call("GET", f"/deployments/{deployment_id}", params))
-    )
+    # the server holds the answer up to ``timeout``: the read may last that long
+    read = timeout + 30 if wait else None
+    call = Call("GET", f"/deployments/{deployment_id}", params, timeout=read)
+    return DeploymentView.model_validate((yield call))
 
 
 def previews() -> Op[list[PreviewView]]:
@@ -225,14 +229,17 @@ def send_message(
             "send either content (one assistant message) or messages (a chat), not both",
             hint='Pass content="…" or messages=[{"role": "assistant", "content": "…"}].',
         )
-    body: dict[str, Any] = {"final": final, "wait": wait}
+    body: dict[str, Any] = {"wait": wait}
+    if timeout is not None:
+        body["timeout"] = timeout
     if content is not None:
-        body["content"] = content
+        body.update(content=content, final=final)
     else:
         body["messages"] = [dict(m) for m in messages or ()]
-    params = {"timeout": timeout} if timeout is not None else {}
     path = f"/projects/{project}/conversations/{name}/messages"
-    return (yield Call("POST", path, params, json=body))
+    # the HTTP read may last as long as the server waits for the build, and a bit more
+    wait_s = (timeout if timeout is not None else 60) + 30 if wait else None
+    return (yield Call("POST", path, json=body, timeout=wait_s))
 
 
 def feedback(

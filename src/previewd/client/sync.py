@@ -176,10 +176,12 @@ class Client:
         wait: bool = True,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Apply an assistant message (or the last assistant turn of ``messages``) to
-        a conversation. The answer holds ``status``, ``changes`` (path → "written" or
-        "deleted"), ``deployment`` and ``url``; with ``wait``, once the preview serves.
-        A malformed block raises ApiError ``edit_failed``, no edits ``no_edits``."""
+        """Apply an assistant message (or every new assistant turn of an OpenAI-style
+        ``messages`` list) to a conversation. The reply (docs/conversations.md) holds
+        ``status`` (building, ready, failed, no_edits, refused, pending), ``changes``
+        (path → "written" or "deleted"), ``deployment``, ``url`` and, when refused or
+        without edits, ``error`` naming the block. ``wait`` answers once the preview
+        serves or failed (up to ``timeout`` s); ``final=False`` posts a streamed piece."""
         op = calls.send_message(
             project, name, content, messages, final=final, wait=wait, timeout=timeout
         )
