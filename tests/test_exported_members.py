@@ -7,4 +7,10 @@ def test_every_exported_name_exists() -> None:
 
 
 def test_the_public_surface() -> None:
-    assert set(previewd.__all__) == {"AsyncClient", "Client", "Config", "PreviewdError", "__version__"}
+    assert set(previewd.__all__) == {
+        "AsyncClient",
+        "Client",
+        "Config",
+        "PreviewdError",
+        "__version__",
+    }

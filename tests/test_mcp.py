@@ -153,8 +153,8 @@ async def test_a_chat_message_applied_to_a_new_conversation(
             await failure(agent, "send_message", project="talk", conversation="c1", content="hello")
         ).lower()
     )
-    assert "removed conversation c1" == await call(
-        agent, "destroy", project="talk", conversation="c1"
+    assert (
+        await call(agent, "destroy", project="talk", conversation="c1") == "removed conversation c1"
     )
 
 
