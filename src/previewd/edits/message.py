@@ -49,7 +49,9 @@ def parse(message: str, *, final: bool = True) -> Parsed:
         )
     found: list[Found] = []
     problems: list[Malformed] = []
-    text = message
+    # A final message's last line is whole: a newline says so to the formats that cannot
+    # tell it from a streamed line cut short (a bare diff ends at the end of a line).
+    text = message if not final or message.endswith("\n") else message + "\n"
     for fmt in FORMATS:
         claimed: list[Found] = []
         try:
