@@ -74,12 +74,19 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})([^`\n]*?)[ \t]*\r?$")
 
 @dataclass
 class Chunk:
-    """One ``@@`` hunk of an Update: anchors, the lines it expects, the lines it leaves."""
+    """One ``@@`` hunk of an Update: anchors, then its lines as (' ' | '-' | '+', text)."""
 
     anchors: list[str]
-    old: list[str] = field(default_factory=list)
-    new: list[str] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)
     end_of_file: bool = False
+
+    @property
+    def old(self) -> list[str]:
+        return [text for kind, text in self.lines if kind != "+"]
+
+    @property
+    def new(self) -> list[str]:
+        return [text for kind, text in self.lines if kind != "-"]
 
 
 @dataclass
@@ -125,13 +132,13 @@ class Update:
             at = cursor if chunk.anchors and not chunk.end_of_file else len(lines)
             lines[at:at] = chunk.new
             return at + len(chunk.new)
-        old, new = chunk.old, chunk.new
-        fits = _fits(lines, old, cursor, chunk.end_of_file)
+        ops = chunk.lines
+        fits = _fits(lines, _old(ops), cursor, chunk.end_of_file)
         # Blank lines before the next hunk read as empty context lines; Codex retries
         # without them (they may also stand for the file's final newline).
-        while not fits and len(old) > 1 and old[-1] == "" and new and new[-1] == "":
-            old, new = old[:-1], new[:-1]
-            fits = _fits(lines, old, cursor, chunk.end_of_file)
+        while not fits and len(ops) > 1 and ops[-1] == (" ", ""):
+            ops = ops[:-1]
+            fits = _fits(lines, _old(ops), cursor, chunk.end_of_file)
         if not fits:
             eof = " at the end of the file" if chunk.end_of_file else ""
             raise Rejected(
@@ -145,8 +152,22 @@ class Update:
                 hint="Add context lines, or an @@ line naming the enclosing class or function.",
             )
         start = fits[0].start
-        lines[start : start + len(old)] = new
+        size = len(_old(ops))
+        # Context lines stay as the file has them (they matched, maybe but for whitespace).
+        new: list[str] = []
+        at = start
+        for kind, text in ops:
+            if kind == " ":
+                new.append(lines[at])
+            elif kind == "+":
+                new.append(text)
+            at += kind != "+"
+        lines[start : start + size] = new
         return start + len(new)
+
+
+def _old(ops: list[tuple[str, str]]) -> list[str]:
+    return [text for kind, text in ops if kind != "+"]
 
 
 def _fits(lines: list[str], old: list[str], cursor: int, end_of_file: bool) -> list[Fit]:
@@ -164,8 +185,6 @@ def find(text: str) -> Iterator[Found]:
         envelope = Block("codex", begin.start(), numbers.at(begin.start()))
         body_start = min(begin.end() + 1, len(text))
         end = _end_line(text, body_start, envelope)
-        body = text[body_start : end[0]] if end else text[body_start:]
-        edits = _operations(body, body_start, numbers, envelope)
         if end is None:
             raise Malformed(
                 envelope,
@@ -174,6 +193,7 @@ def find(text: str) -> Iterator[Found]:
                     hint="End the patch with a *** End Patch line.",
                 ),
             )
+        edits = _operations(text[body_start : end[0]], body_start, numbers, envelope)
         if not edits:
             raise Malformed(envelope, Rejected("the patch changes no file"))
         start, stop = _with_fence(text, begin.start(), end[1])
@@ -316,13 +336,8 @@ def _chunk(lines: list[str], i: int, *, first: bool) -> tuple[Chunk, int]:
             i += 1
             break
         marker = line[:1]
-        if marker == "" or marker == " ":
-            chunk.old.append(line[1:])
-            chunk.new.append(line[1:])
-        elif marker == "-":
-            chunk.old.append(line[1:])
-        elif marker == "+":
-            chunk.new.append(line[1:])
+        if marker in ("", " ", "-", "+"):
+            chunk.lines.append((marker or " ", line[1:]))
         elif taken == 0:
             raise Rejected(
                 f"unexpected line in a hunk: {line[:80]!r}",
