@@ -213,7 +213,9 @@ def find(text: str) -> Iterator[Found]:
         if found is not None:
             yield found
         at = bisect_left(offsets, fence.end)  # the line after the fence
-    yield from _bare(text, lines, offsets, at, len(lines), open_end=True)
+    # After a final newline, split leaves an empty string that is no line.
+    whole = len(lines) - 1 if text.endswith("\n") else len(lines)
+    yield from _bare(text, lines, offsets, at, whole, open_end=True)
 
 
 def _bare(
@@ -227,19 +229,21 @@ def _bare(
 ) -> Iterator[Found]:
     """The diffs standing in the open in ``lines[start:stop]``.
 
-    ``open_end``: the region ends the message, so a diff cut short may still grow.
+    ``open_end``: the region ends the message, so a diff cut short may still grow;
+    without a final newline its last line may be cut short too.
     """
+    cut = open_end and not text.endswith("\n")
     i = start
     while i < stop:
         if not _starts_file(lines, i, stop):
             i += 1
             continue
-        reader = _Reader(lines, offsets, i, stop, bare=True, open_end=open_end)
+        reader = _Reader(lines, offsets, i, stop, bare=True, open_end=open_end, cut=cut)
         try:
             edits = reader.files()
         except Malformed as problem:
             # Streaming: a problem in the lines still being written may go away.
-            rest = range(reader.i + 1, stop - 1)  # the last line may be cut short
+            rest = range(reader.i + 1, stop - 1 if cut else stop)
             if (
                 open_end
                 and all(not lines[k].strip() for k in rest)
@@ -247,7 +251,7 @@ def _bare(
             ):
                 raise Malformed(problem.block, Unterminated(problem.error.reason)) from None
             raise
-        if open_end and reader.i >= stop - 1 and not text.endswith("\n"):
+        if cut and reader.i >= stop - 1:
             # The last line may be cut short (a final message always ends with a newline).
             raise Malformed(
                 edits[-1].block, Unterminated("the diff's last line is still being written")
@@ -316,6 +320,7 @@ class _Reader:
         *,
         bare: bool,
         open_end: bool,
+        cut: bool = False,
         numbering: int = 0,
         default: str | None = None,
     ) -> None:
@@ -325,6 +330,7 @@ class _Reader:
         self.stop = stop
         self.bare = bare
         self.open_end = open_end  # the text may still grow past ``stop``
+        self.cut = cut  # ... and its last line may be cut short
         self.numbering = numbering  # lines[0] is message line numbering + 1
         self.default = default  # a path the fence's info string names
 
@@ -355,7 +361,7 @@ class _Reader:
 
     def _at_open_end(self) -> bool:
         """Whether only the line still being written (if any) follows, in a streamed text."""
-        rest = self.lines[self.i : self.stop - 1]
+        rest = self.lines[self.i : self.stop - 1 if self.cut else self.stop]
         return self.open_end and all(not line.strip() for line in rest)
 
     def _file_follows(self, k: int) -> bool:
@@ -449,9 +455,9 @@ class _Reader:
                     hint="To rename a file, use git's 'rename from' and 'rename to' lines.",
                 ),
             )
+        if not hunks and named and self._at_open_end():
+            raise Malformed(block, Unterminated("the diff has no hunk yet"))
         if not hunks and named and source is not None and target is not None:
-            if self.i >= self.stop:
-                raise self._unterminated(block, "the diff has no hunk yet")
             raise Malformed(
                 block, Rejected("the diff has no hunk", hint="Follow '+++' with @@ hunks.")
             )
