@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from previewd.blobs import LocalBlobStore
-from previewd.edge import Balancer, RouteTable, Site, Upstream
+from previewd.edge import Balancer, RouteTable, Site, Upstream, proxy
 from previewd.errors import PreviewdError, Unavailable
 
 from .conftest import Serve
-from .helpers import Edge
+from .helpers import Edge, eventually, get
 from .test_proxy import route
-from .upstream_server import Received, echo
+from .upstream_server import Received, echo, websocket_echo, ws_frame, ws_read
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +126,30 @@ def test_a_route_may_point_at_a_balancer() -> None:
     site = Site.build("1", "shop", [], routes=[("/*", balancer)])
     assert site.upstream_for(b"/x") is balancer
     assert balancer.pick() is balancer.members[0]
+
+
+async def test_a_quiet_websocket_keeps_its_server_awake(
+    edge: Edge,
+    serve: Serve,
+    routes: RouteTable,
+    blobs: LocalBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(proxy, "TOUCH_EVERY", 0.02)
+    _, upstream = await serve(websocket_echo)
+    touched: list[float] = []
+    upstream.touch = lambda: touched.append(asyncio.get_running_loop().time())
+    route(routes, blobs, upstream)
+    raw = await edge.connect()
+    upgrade = ("Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13")
+    key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+    await raw.send(get("/ws", "shop.localhost", *upgrade, key))
+    await asyncio.wait_for(raw.reader.readuntil(b"\r\n\r\n"), 5)
+    await eventually(lambda: len(touched) >= 5)  # open and silent: still activity
+    await raw.send(ws_frame(b"", opcode=8, mask=True))
+    await asyncio.wait_for(ws_read(raw.reader), 5)
+    assert await raw.closed()
+    await eventually(lambda: upstream.active == 0)
+    after = len(touched)
+    await asyncio.sleep(0.1)  # five beats' time: none may come once the tunnel is gone
+    assert len(touched) == after

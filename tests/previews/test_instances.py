@@ -117,3 +117,28 @@ async def test_warm_starts_a_server_before_any_request(
         sup.warm("warm")
         await wait_for(lambda: sup.info("warm").state == "running")
         assert (await get(sup.socket("warm"))).status_code == 200
+
+
+async def test_a_start_runs_unthrottled_then_is_held_to_its_cpu_limit(
+    bubblewrap: BubblewrapRuntime, blobs: LocalBlobStore, root: Path
+) -> None:
+    import dataclasses
+    import os
+
+    from tests.previews.test_supervisor import LIMITS
+
+    limits = dataclasses.replace(LIMITS, cpu_cores=0.5)
+    slow_boot = "import os, time\ntime.sleep(0.5)\n"
+    async with make(bubblewrap, blobs, root, limits=limits) as sup:
+        sup.add("cpu", bundle(blobs, {"app.py": python_app(prelude=slow_boot)}))
+        sup.warm("cpu")
+        instance = sup._previews["cpu"][0]
+
+        def quota() -> int:
+            group = getattr(instance.process, "cgroup", None)
+            return int((group.dirs["cpu"] / "cpu.cfs_quota_us").read_text()) if group else 0
+
+        await wait_for(lambda: quota() != 0)  # the sandbox exists, the app still boots
+        assert instance.state == "starting" and quota() == (os.cpu_count() or 1) * 100_000
+        await wait_for(lambda: sup.info("cpu").state == "running")
+        assert quota() == 50_000

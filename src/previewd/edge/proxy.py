@@ -50,7 +50,7 @@ FORWARDED = frozenset(
     {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
 )
 NO_BODY = frozenset({204, 304})
-TOUCH_EVERY = 1.0  # seconds between touch() calls while a tunnel carries traffic
+TOUCH_EVERY = 1.0  # seconds between touch() calls while a tunnel is open
 
 _NONE, _LENGTH, _CHUNKED = 0, 1, 2
 _EXPECT = 4  # a flag on the framing: the client waits for "100 Continue" before its body
@@ -340,8 +340,9 @@ class ProxyHandler:
         assert tunnel is not None
         request.keep_alive = False  # after the tunnel, the connection closes
         out.write(self._response_head(request, connection, False))
-        toucher = _Toucher(upstream)
-        up = asyncio.ensure_future(self._client_to_upstream(tunnel, connection, toucher))
+        assert request.upstream is not None
+        heartbeat = _Heartbeat(request.upstream.touch)  # an open tunnel is activity
+        up = asyncio.ensure_future(self._client_to_upstream(tunnel, connection))
         try:
             while True:
                 chunk = await connection.read()
@@ -349,19 +350,17 @@ class ProxyHandler:
                     break
                 out.write(chunk)
                 await out.drain()
-                toucher.tick()
         except UpstreamClosed:
             pass
         finally:
+            heartbeat.stop()
             up.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await up
             connection.close()
 
     @staticmethod
-    async def _client_to_upstream(
-        tunnel: Inbound, connection: UpstreamConnection, toucher: _Toucher
-    ) -> None:
+    async def _client_to_upstream(tunnel: Inbound, connection: UpstreamConnection) -> None:
         try:
             while True:
                 chunk = await tunnel.read()
@@ -370,7 +369,6 @@ class ProxyHandler:
                     return
                 connection.write(chunk)
                 await connection.drain()
-                toucher.tick()
         except ConnectionError:
             connection.abort()
 
@@ -423,26 +421,30 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class _Toucher:
-    """Calls ``upstream.touch`` at most every TOUCH_EVERY seconds while a tunnel is busy."""
+class _Heartbeat:
+    """Calls ``touch`` every TOUCH_EVERY seconds until stopped: a WebSocket that is open
+    keeps its server awake, quiet or not."""
 
-    __slots__ = ("_last", "_loop", "_pending", "_upstream")
+    __slots__ = ("_handle", "_loop", "_pending", "_touch")
 
-    def __init__(self, upstream: Upstream) -> None:
-        self._upstream = upstream
+    def __init__(self, touch: Callable[[], Awaitable[None] | None] | None) -> None:
+        self._touch = touch
         self._loop = asyncio.get_running_loop()
-        self._last = self._loop.time()
         self._pending: set[asyncio.Future[None]] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        if touch is not None:
+            self._handle = self._loop.call_later(TOUCH_EVERY, self._beat)
 
-    def tick(self) -> None:
-        touch = self._upstream.touch
-        if touch is None:
-            return
-        now = self._loop.time()
-        if now - self._last >= TOUCH_EVERY:
-            self._last = now
-            result = touch()
-            if result is not None:
-                future = asyncio.ensure_future(result)
-                self._pending.add(future)
-                future.add_done_callback(self._pending.discard)
+    def _beat(self) -> None:
+        assert self._touch is not None
+        result = self._touch()
+        if result is not None:
+            future = asyncio.ensure_future(result)
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
+        self._handle = self._loop.call_later(TOUCH_EVERY, self._beat)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

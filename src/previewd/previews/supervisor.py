@@ -143,6 +143,9 @@ class SupervisorConfig:
     health_failures: int = 2
     #: between SIGTERM and SIGKILL when a server is put to sleep
     stop_grace_s: float = 5.0
+    #: run without a CPU quota until the server answers (a boot is CPU-bound and short;
+    #: start_timeout_s bounds it), then hold it to limits.cpu_cores
+    boost_start: bool = True
 
 
 class Supervisor:
@@ -454,11 +457,14 @@ class Supervisor:
             env = {k: v.replace(PORT, port) for k, v in bundle.env.items()}
             env[bundle.port_env] = port
             app = [arg.replace(PORT, port) for arg in bundle.start]
+            limits = c.limits
+            if c.boost_start:
+                limits = dataclasses.replace(limits, cpu_cores=float(os.cpu_count() or 1))
             spec = SandboxSpec(
                 argv=[*_bridge_argv(port), "--", *app],
                 workdir=instance.work,
                 env=env,
-                limits=c.limits,
+                limits=limits,
                 mounts=[Mount(self._bridge, BRIDGE_TARGET)],
                 network="none",
                 unix_socket_dir=instance.sockets,
@@ -466,9 +472,11 @@ class Supervisor:
             instance.stderr_tail.clear()
             instance.stop_reason = None
             process = await self.runtime.start(spec, lambda s, t: self._line(instance, s, t))
-        except BaseException:
+        except BaseException as exc:
             instance.process = None
             instance.state = "crashed" if instance.crashes else "asleep"
+            if isinstance(exc, Exception):
+                self._note(instance, f"could not start a sandbox: {exc}")
             raise
         instance.process = process
         instance.health_failures = 0
@@ -478,6 +486,9 @@ class Supervisor:
         watcher = asyncio.create_task(self._watch(instance, process))
         instance.watcher = watcher
         if await self._healthy(instance, watcher):
+            if c.boost_start:
+                with contextlib.suppress(OSError):  # gone meanwhile: the watcher says so
+                    process.set_cpu(c.limits.cpu_cores)
             instance.state = "running"
             self._note(instance, f"answering after {time.monotonic() - instance.started_at:.2f} s")
             return
@@ -687,6 +698,9 @@ class _Reserved:
         raise NotImplementedError
 
     async def terminate(self, grace_s: float) -> RunResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def set_cpu(self, cores: float | None) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def stats(self) -> SandboxStats:

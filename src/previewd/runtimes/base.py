@@ -132,6 +132,10 @@ class SandboxProcess(Protocol):
         """CPU and memory used so far, from the sandbox's cgroups."""
         ...
 
+    def set_cpu(self, cores: float | None) -> None:
+        """Change the sandbox's CPU quota while it runs (None: no quota)."""
+        ...
+
 
 class Runtime(Protocol):
     name: str

@@ -130,6 +130,11 @@ class Cgroup:
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", quota)
         _write(self.dirs["pids"] / "pids.max", limits.pids)
 
+    def set_cpu(self, cores: float | None) -> None:
+        """Change the CPU quota of a running group (None: no quota)."""
+        quota = -1 if cores is None else max(1000, int(cores * _PERIOD_US))
+        _write(self.dirs["cpu"] / "cpu.cfs_quota_us", quota)
+
     def add(self, pid: int) -> None:
         """Move ``pid`` (and its threads) into every group of this sandbox."""
         for path in dict.fromkeys(self.dirs.values()):

@@ -162,6 +162,10 @@ class Supervised:
                 return await asyncio.wait_for(asyncio.shield(self._done), grace_s)
         return await self.kill()
 
+    def set_cpu(self, cores: float | None) -> None:
+        if self.cgroup is not None:
+            self.cgroup.set_cpu(cores)
+
     def stats(self) -> SandboxStats:
         if self.cgroup is None:
             return SandboxStats(0.0, 0, 0, 0)
