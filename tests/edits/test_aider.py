@@ -223,6 +223,7 @@ def test_a_block_that_names_no_file_is_refused() -> None:
 def test_paths_that_escape_the_tree_are_refused(path: str) -> None:
     error = refused(f"{path}\n<<<<<<< SEARCH\n=======\nx\n>>>>>>> REPLACE\n")
     assert error.message.startswith("block 1 (aider")
+    assert "Invalid path" in error.message
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,7 @@ def test_a_file_that_is_not_utf8_is_refused() -> None:
 def test_paths_that_escape_the_tree_are_refused(template: str, path: str) -> None:
     error = refused(patch(template.format(path)), {"a.txt": "x\n"})
     assert error.message.startswith("block 1 (codex")
+    assert "Invalid path" in error.message
 
 
 def test_a_patch_without_its_end_is_refused_or_pending_while_streaming() -> None:

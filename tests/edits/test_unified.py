@@ -258,6 +258,7 @@ def test_a_file_that_is_not_utf8_is_refused() -> None:
 def test_paths_that_escape_the_tree_are_refused(template: str, path: str) -> None:
     error = refused(template.format(path), {"ok": "a\n"})
     assert error.message.startswith("block 1 (diff")
+    assert "Invalid path" in error.message
 
 
 def test_a_bare_diff_cut_inside_a_hunk_is_pending_while_streaming() -> None:

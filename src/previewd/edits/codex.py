@@ -275,19 +275,17 @@ def _added(lines: list[str], i: int) -> tuple[str, int]:
         line = _body(lines[i])
         if line.startswith("+"):
             content.append(line[1:])
-        elif not line.strip() and _more_added(lines, i):
-            content.append("")
-        else:
+            i += 1
+            continue
+        # Blank lines are content only when a "+" line follows them.
+        after = i
+        while after < len(lines) and not lines[after].strip():
+            after += 1
+        if after == i or after >= len(lines) or not lines[after].startswith("+"):
             break
-        i += 1
+        content.extend("" for _ in range(after - i))
+        i = after
     return "".join(line + "\n" for line in content), i
-
-
-def _more_added(lines: list[str], i: int) -> bool:
-    """Whether a ``+`` line follows the blank lines at ``i`` (so they are content)."""
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    return i < len(lines) and lines[i].startswith("+")
 
 
 def _update(lines: list[str], i: int, block: Block, path: str) -> tuple[Update, int]:

@@ -485,6 +485,7 @@ class _Reader:
         counted = numbers is not None
         self.i += 1
         last = ""
+        blanks_until = self.i  # blank lines before this index are known to be context
         while self.i < stop:
             line = lines[self.i]
             owed = counted and (old_left > 0 or new_left > 0)
@@ -500,8 +501,10 @@ class _Reader:
                     break
                 if line.startswith(_GIT):
                     break
-                if not line and not self._more_hunk_lines(self.i + 1):
-                    break
+                if not line and self.i >= blanks_until:
+                    blanks_until = self._blanks_end(self.i)
+                    if not self._is_hunk_line(blanks_until):
+                        break
             elif line.startswith(("@@", _GIT)):
                 break  # counts overstated: a new hunk or file begins
             kind = line[:1] or " "
@@ -524,10 +527,13 @@ class _Reader:
             raise Rejected(f"the hunk {header[:40]!r} has no lines")
         return hunk
 
-    def _more_hunk_lines(self, k: int) -> bool:
-        """Whether a hunk line follows the blank lines at ``k`` (so they are empty context)."""
+    def _blanks_end(self, k: int) -> int:
         while k < self.stop and not self.lines[k]:
             k += 1
+        return k
+
+    def _is_hunk_line(self, k: int) -> bool:
+        """Whether line ``k`` continues a hunk (so the blank lines before it are context)."""
         if k >= self.stop:
             return False
         line = self.lines[k]
