@@ -410,3 +410,38 @@ async def test_cancelling_a_run_kills_it_and_cleans_up(
         tg.cancel_scope.cancel()
     assert not any(alive(pid) for pid in pids)
     assert not groups_removed[0].dirs["pids"].exists()
+
+
+def running_with(token: str) -> list[int]:
+    """Pids of processes whose command line holds ``token``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if token.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+async def test_a_start_abandoned_at_any_point_leaves_nothing_running(
+    bubblewrap: BubblewrapRuntime, workdir: Path
+) -> None:
+    token = f"abandoned-{os.getpid()}"
+    spec = sh(f"exec sleep 600 # {token}", workdir)
+    for delay in [0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02, 0.05]:
+        starting = asyncio.ensure_future(bubblewrap.start(spec))
+        await asyncio.sleep(delay)
+        if starting.done():
+            await (await starting).kill()
+        else:
+            starting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await starting
+        # the cgroups are gone (the autouse check) and so is every process of the sandbox
+        deadline = asyncio.get_running_loop().time() + 5
+        while running_with(token):
+            assert asyncio.get_running_loop().time() < deadline, f"left running ({delay} s)"
+            await asyncio.sleep(0.01)

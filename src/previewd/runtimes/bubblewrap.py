@@ -11,9 +11,10 @@ How one sandbox is made:
    ``passwd``), ``/proc``, a minimal ``/dev``, sized tmpfs at ``/tmp`` and
    ``/dev/shm``, and the work directory at ``/work``: nothing else of the host.
 3. Its cgroups are made with their limits (:mod:`previewd.runtimes.cgroups`)
-   while ``bwrap`` sets up, and ``bwrap`` holds the sandbox back
-   (``--block-fd``) until its first process, whose pid ``--info-fd`` tells us,
-   is in them: nothing runs unlimited.
+   first, and a shell joins them before it execs ``bwrap``: everything of the
+   sandbox, ``bwrap`` included, is limited from its first instruction, and a
+   start abandoned half-way leaves nothing running outside them. ``--info-fd``
+   tells us the pid of the sandbox's first process.
 4. Inside, ``setpriv`` drops to an unprivileged host uid (65534 by default)
    with no capabilities and ``no_new_privs``, under a seccomp filter
    (:mod:`previewd.runtimes.seccomp`), and runs the command. Files it writes
@@ -134,30 +135,25 @@ class BubblewrapRuntime:
             for mount in spec.mounts:
                 if mount.writable:
                     self._hand_over(mount.source)
+            group = Cgroup.create(secrets.token_hex(8), spec.limits)
             info_r, info_w = os.pipe()
-            block_r, block_w = os.pipe()
-            ours += [info_r, block_w]
-            theirs = [info_w, block_r]
+            ours.append(info_r)
+            theirs = [info_w]
             try:
-                argv, fds = self._argv(spec, net, info_w, block_r)
+                argv, fds = self._argv(spec, net, info_w)
                 theirs += fds
-                proc = await spawn(argv, env={**DEFAULT_ENV, **spec.env}, pass_fds=theirs)
+                env = {**DEFAULT_ENV, **spec.env}
+                proc = await spawn(group.joined(argv), env=env, pass_fds=theirs)
             finally:
                 for fd in theirs:
                     os.close(fd)
-            # made while bwrap starts (on another CPU): it waits for us at block_fd anyway
-            group = Cgroup.create(secrets.token_hex(8), spec.limits)
             ours.remove(info_r)
             child = await _child_pid(info_r, proc)
             try:
                 pidfd = os.pidfd_open(child)
-                ours.append(pidfd)
-                # The sandbox's pid 1 waits on block_fd: it has run nothing of its own yet.
-                # Joining a v1 cgroup may wait for an RCU grace period (ms): not on the loop.
-                await asyncio.to_thread(group.add, child)
-                os.write(block_w, b"go")
-            except (ProcessLookupError, BrokenPipeError):  # bwrap gave up setting it up
+            except ProcessLookupError:  # bwrap gave up setting it up
                 raise await _failed(proc) from None
+            ours.append(pidfd)
         except BaseException:
             if proc is not None:
                 proc.kill()
@@ -169,7 +165,6 @@ class BubblewrapRuntime:
             for fd in ours:
                 os.close(fd)
             raise
-        os.close(block_w)
         sandbox = group
 
         def kill_tree() -> None:
@@ -221,7 +216,7 @@ class BubblewrapRuntime:
             os.chown(path, self.uid, self.gid, follow_symlinks=False)
 
     def _argv(
-        self, spec: SandboxSpec, net: RegistryNetwork | None, info_w: int, block_r: int
+        self, spec: SandboxSpec, net: RegistryNetwork | None, info_w: int
     ) -> tuple[list[str], list[int]]:
         binds = ["--bind", str(spec.workdir), "/work"]
         targets = [(m.target, str(m.source), m.writable) for m in spec.mounts]
@@ -245,8 +240,6 @@ class BubblewrapRuntime:
                 "/work",
                 "--info-fd",
                 str(info_w),
-                "--block-fd",
-                str(block_r),
             ],
             resolv_conf=net.resolv_conf if net else "",
         )
@@ -344,19 +337,28 @@ def _data_fd(content: str | bytes, fds: list[int]) -> int:
 
 
 async def _child_pid(info_fd: int, proc: Child) -> int:
-    """Read the pid of the sandbox's first process from bwrap's ``--info-fd``."""
+    """Read the pid of the sandbox's first process from bwrap's ``--info-fd`` (and close it,
+    whatever happens: a cancelled start leaves no transport or file behind)."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(info_fd, "rb", 0)
-    )
+    readable = asyncio.Event()
     data = b""
     try:
+        os.set_blocking(info_fd, False)
+        loop.add_reader(info_fd, readable.set)
         async with asyncio.timeout(30):
-            while b"}" not in data and (chunk := await reader.read(4096)):
+            while b"}" not in data:
+                await readable.wait()
+                readable.clear()
+                try:
+                    chunk = os.read(info_fd, 4096)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
                 data += chunk
     finally:
-        transport.close()
+        loop.remove_reader(info_fd)
+        os.close(info_fd)
     with contextlib.suppress(ValueError, KeyError, TypeError):
         return int(json.loads(data)["child-pid"])
     raise await _failed(proc)

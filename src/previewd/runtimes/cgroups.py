@@ -21,6 +21,7 @@ import functools
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from previewd.errors import Unavailable
@@ -28,6 +29,11 @@ from previewd.runtimes.base import ResourceLimits, SandboxStats
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
 _PERIOD_US = 100_000
+# sh: write our pid into each group's cgroup.procs (exit 125 if one refuses), then exec
+_JOIN = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
+    'n=$((n - 1)); done; exec "$@"'
+)
 
 
 @functools.cache
@@ -134,6 +140,12 @@ class Cgroup:
         """Change the CPU quota of a running group (None: no quota)."""
         quota = -1 if cores is None else max(1000, int(cores * _PERIOD_US))
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", quota)
+
+    def joined(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run by a shell that first moves itself into this group, so everything
+        it becomes and starts is limited from its first instruction (and dies with it)."""
+        procs = [str(p / "cgroup.procs") for p in dict.fromkeys(self.dirs.values())]
+        return ["/bin/sh", "-c", _JOIN, "sh", str(len(procs)), *procs, *argv]
 
     def add(self, pid: int) -> None:
         """Move ``pid`` (and its threads) into every group of this sandbox."""

@@ -104,11 +104,22 @@ async def spawn(
     assert popen.stdout is not None and popen.stderr is not None
     loop = asyncio.get_running_loop()
     readers = []
-    for pipe in (popen.stdout, popen.stderr):
-        reader = asyncio.StreamReader(limit=_MAX_LINE, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        await loop.connect_read_pipe(lambda p=protocol: p, pipe)  # type: ignore[misc]
-        readers.append(reader)
+    transports: list[asyncio.BaseTransport] = []
+    try:
+        for pipe in (popen.stdout, popen.stderr):
+            reader = asyncio.StreamReader(limit=_MAX_LINE, loop=loop)
+            protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+            transport, _ = await loop.connect_read_pipe(lambda p=protocol: p, pipe)  # type: ignore[misc]
+            transports.append(transport)
+            readers.append(reader)
+    except BaseException:  # cancelled before anyone could own the process: end it here
+        popen.kill()
+        popen.wait()
+        for transport in transports:
+            transport.close()
+        for pipe in (popen.stdout, popen.stderr):
+            pipe.close()
+        raise
     return Child(popen, *readers)
 
 

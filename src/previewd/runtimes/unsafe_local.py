@@ -25,10 +25,6 @@ from previewd.runtimes.process import Supervised, run_to_end, spawn
 logger = logging.getLogger(__name__)
 
 # writes its own pid into each cgroup.procs given, then becomes the command
-_JOIN = (
-    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
-    'n=$((n - 1)); done; exec "$@"'
-)
 
 
 class UnsafeLocalRuntime:
@@ -55,8 +51,7 @@ class UnsafeLocalRuntime:
         group = Cgroup.create(secrets.token_hex(8), spec.limits) if available() else None
         argv = list(spec.argv)
         if group is not None:
-            procs = [str(p / "cgroup.procs") for p in dict.fromkeys(group.dirs.values())]
-            argv = ["/bin/sh", "-c", _JOIN, "sh", str(len(procs)), *procs, *argv]
+            argv = group.joined(argv)
         try:
             proc = await spawn(argv, env={**DEFAULT_ENV, **spec.env}, cwd=spec.workdir)
         except BaseException:
