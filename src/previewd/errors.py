@@ -20,6 +20,9 @@
     │   └── NoEdits ............. 422 no_edits          a chat message holds no edits at all
     ├── UnsupportedMediaType .... 415 unsupported_media_type
     ├── Unavailable ............. 503 unavailable
+    │   ├── PreviewPoolFull ..... 503 preview_pool_full      every app server slot is busy
+    │   ├── PreviewCrashed ...... 502 preview_crashed        an app server exited or hit a limit
+    │   └── PreviewStartTimeout . 504 preview_start_timeout  an app server never answered
     └── ApiError ................ any   what a client got back from the API
 
 Each error carries a message that says what was wrong and, where it helps, a
@@ -31,7 +34,10 @@ line and exits with status 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from previewd.previews.instance import Crash
 
 
 class PreviewdError(Exception):
@@ -145,6 +151,34 @@ class UnsupportedMediaType(PreviewdError):
 class Unavailable(PreviewdError):
     status = 503
     code = "unavailable"
+
+
+class PreviewPoolFull(Unavailable):
+    """Every running slot is busy: answer ``503`` with ``Retry-After: retry_after``."""
+
+    code = "preview_pool_full"
+
+    def __init__(self, message: str, retry_after: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class PreviewCrashed(Unavailable):
+    """The app server exited (or was killed by a limit); ``crash`` says how."""
+
+    status = 502
+    code = "preview_crashed"
+
+    def __init__(self, message: str, crash: Crash | None, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.crash = crash
+
+
+class PreviewStartTimeout(Unavailable):
+    """The app server did not answer an HTTP request through its socket in time."""
+
+    status = 504
+    code = "preview_start_timeout"
 
 
 class ApiError(PreviewdError):

@@ -6,14 +6,9 @@ many run at once, and restarts crashed ones with backoff. Inside each sandbox
 app's ``127.0.0.1:$PORT``, so apps need no change.
 """
 
+from previewd.errors import PreviewCrashed, PreviewPoolFull, PreviewStartTimeout
 from previewd.previews.instance import Crash, InstanceInfo, LogLine, State
-from previewd.previews.supervisor import (
-    PreviewCrashed,
-    PreviewPoolFull,
-    PreviewStartTimeout,
-    Supervisor,
-    SupervisorConfig,
-)
+from previewd.previews.supervisor import Supervisor, SupervisorConfig
 
 __all__ = [
     "Crash",

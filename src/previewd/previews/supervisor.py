@@ -49,7 +49,13 @@ from previewd.blobs.local import LocalBlobStore
 from previewd.build import workspace
 from previewd.build.result import ServerBundle
 from previewd.detection.model import PORT
-from previewd.errors import NotFound, Unavailable
+from previewd.errors import (
+    NotFound,
+    PreviewCrashed,
+    PreviewPoolFull,
+    PreviewStartTimeout,
+    Unavailable,
+)
 from previewd.previews.health import probe
 from previewd.previews.instance import (
     SOCKET_NAME,
@@ -83,34 +89,6 @@ BRIDGE_PYTHON = "/usr/bin/python3"
 _BRIDGE_SOURCE = Path(__file__).with_name("bridge.py")
 
 OnLine = Callable[[str, str, str], None]  # (deployment id, stream, text)
-
-
-class PreviewStartTimeout(Unavailable):
-    """The server did not answer an HTTP request through its socket in time."""
-
-    status = 504
-    code = "preview_start_timeout"
-
-
-class PreviewCrashed(Unavailable):
-    """The server exited (or was killed by a limit); ``crash`` says how."""
-
-    status = 502
-    code = "preview_crashed"
-
-    def __init__(self, message: str, crash: Crash | None, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.crash = crash
-
-
-class PreviewPoolFull(Unavailable):
-    """Every running slot is busy: answer ``503`` with ``Retry-After: retry_after``."""
-
-    code = "preview_pool_full"
-
-    def __init__(self, message: str, retry_after: int, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after = retry_after
 
 
 #: A preview server's default limits: no time limit, it serves until it sleeps.
