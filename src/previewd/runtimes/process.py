@@ -104,7 +104,7 @@ async def spawn(
     assert popen.stdout is not None and popen.stderr is not None
     loop = asyncio.get_running_loop()
     readers = []
-    transports: list[asyncio.BaseTransport] = []
+    transports: list[asyncio.ReadTransport] = []
     try:
         for pipe in (popen.stdout, popen.stderr):
             reader = asyncio.StreamReader(limit=_MAX_LINE, loop=loop)
@@ -115,8 +115,8 @@ async def spawn(
     except BaseException:  # cancelled before anyone could own the process: end it here
         popen.kill()
         popen.wait()
-        for transport in transports:
-            transport.close()
+        for made in transports:
+            made.close()
         for pipe in (popen.stdout, popen.stderr):
             pipe.close()
         raise
