@@ -115,7 +115,8 @@ class SupervisorConfig:
     backoff_s: float = 0.5
     backoff_max_s: float = 30.0
     log_lines: int = 2000
-    health_every_s: float = 5.0
+    #: each probe is a `GET /` the app sees (User-Agent: previewd-health)
+    health_every_s: float = 10.0
     health_timeout_s: float = 2.0
     #: health checks failed in a row before an instance is restarted
     health_failures: int = 2
