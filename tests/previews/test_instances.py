@@ -145,3 +145,46 @@ async def test_a_start_runs_unthrottled_then_is_held_to_its_cpu_limit(
         assert instance.state == "starting" and quota() == (os.cpu_count() or 1) * 100_000
         await wait_for(lambda: sup.info("cpu").state == "running")
         assert quota() == 50_000
+
+
+async def test_dependencies_are_bound_read_only_and_their_top_stays_writable(
+    bubblewrap: BubblewrapRuntime, blobs: LocalBlobStore, root: Path
+) -> None:
+    import dataclasses
+    import os
+
+    from previewd.build.result import Deps
+
+    tree = root / "deps-tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "index.js").write_text("module.exports = 1;\n")
+    (tree / "lib64").symlink_to("pkg")
+    checks = (
+        "def attempt(action):\n"
+        "    try:\n"
+        "        action()\n"
+        "        return 'ok'\n"
+        "    except OSError as exc:\n"
+        "        return errno.errorcode[exc.errno]\n"
+        "def handle(path):\n"
+        "    return ' '.join([\n"
+        "        open('/work/deps/pkg/index.js').read().strip(),\n"
+        "        attempt(lambda: open('/work/deps/pkg/index.js', 'a').write('x')),\n"
+        "        attempt(lambda: open('/work/deps/pkg/new.js', 'w').write('x')),\n"
+        "        attempt(lambda: open('/work/deps/.cache', 'w').write('x')),\n"
+        "        os.readlink('/work/deps/lib64'),\n"
+        "    ])\n"
+    )
+    app = dataclasses.replace(
+        bundle(blobs, {"app.py": python_app(checks, "import errno, os\n")}),
+        deps=Deps("k", tree, "deps"),
+    )
+    async with make(bubblewrap, blobs, root) as sup:
+        sup.add("deps", app)
+        answer = (await get(await sup.ensure_running("deps"))).text
+    content, change, create, top, link = answer.rsplit(" ", 4)
+    assert content == "module.exports = 1;" and link == "pkg" and top == "ok"
+    assert change in ("EROFS", "EACCES") and create in ("EROFS", "EACCES")
+    # the cached tree is untouched
+    assert (tree / "pkg" / "index.js").read_text() == "module.exports = 1;\n"
+    assert sorted(os.listdir(tree)) == ["lib64", "pkg"] and os.listdir(tree / "pkg") == ["index.js"]

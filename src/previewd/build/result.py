@@ -34,8 +34,10 @@ class BuildLog(Protocol):
 class Deps:
     """Installed dependencies: a read-only, root-owned tree in the dependency cache.
 
-    Restore it into a work directory with :func:`previewd.build.workspace.link_tree`
-    (hard links, no bytes copied) at ``target`` (``node_modules`` or ``.venv``).
+    Build steps restore it into a work directory with
+    :func:`previewd.build.workspace.link_tree` (hard links, no bytes copied) at
+    ``target`` (``node_modules`` or ``.venv``); app servers get its entries bound
+    read-only there.
     A ``.venv`` only works at ``/work/.venv``: its scripts name that path.
     """
 

@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from previewd.blobs.local import LocalBlobStore
@@ -444,7 +444,7 @@ class Supervisor:
                 workdir=instance.work,
                 env=env,
                 limits=limits,
-                mounts=[Mount(self._bridge, BRIDGE_TARGET)],
+                mounts=[Mount(self._bridge, BRIDGE_TARGET), *_dependency_mounts(bundle)],
                 network="none",
                 unix_socket_dir=instance.sockets,
             )
@@ -486,7 +486,8 @@ class Supervisor:
         )
 
     def _prepare(self, instance: Instance) -> None:
-        """Lay out the files and dependencies once; they stay while the instance sleeps."""
+        """Lay out the files once; they stay while the instance sleeps. The dependencies
+        are not copied or linked: each start binds the cached tree's entries read-only."""
         if not instance.ready_marker.exists():
             workspace.remove(instance.work)
             instance.folder.mkdir(parents=True, exist_ok=True)
@@ -494,7 +495,11 @@ class Supervisor:
             workspace.materialise(bundle.files.files, self.blobs, instance.work, self.owner)
             if bundle.deps is not None:
                 target = instance.work / bundle.deps.target
-                workspace.link_tree(bundle.deps.tree, target, self.owner)
+                target.mkdir(parents=True, exist_ok=True)
+                os.chown(target, *self.owner)  # its top stays writable, as link_tree leaves it
+                for entry in bundle.deps.tree.iterdir():
+                    if entry.is_symlink():  # venv's lib64 -> lib: a link, not a mount
+                        os.symlink(os.readlink(entry), target / entry.name)
             instance.ready_marker.touch()
         instance.sockets.mkdir(exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -645,6 +650,20 @@ class Supervisor:
                 self.on_line(instance.deployment_id, stream, text)
             except Exception:
                 logger.exception("on_line callback failed")
+
+
+def _dependency_mounts(bundle: ServerBundle) -> list[Mount]:
+    """The installed dependencies, bound read-only entry by entry: O(entries), not O(files),
+    and the same root-owned files the build made (a sandbox cannot change them)."""
+    if bundle.deps is None:
+        return []
+    base = PurePosixPath("/work", bundle.deps.target)
+    with os.scandir(bundle.deps.tree) as entries:
+        return [
+            Mount(Path(entry.path), str(base / entry.name))
+            for entry in sorted(entries, key=lambda e: e.name)
+            if not entry.is_symlink()
+        ]
 
 
 def _bridge_argv(port: str) -> list[str]:
