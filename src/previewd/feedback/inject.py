@@ -93,7 +93,12 @@ class Injector:
         ]
         if not pages:
             return site
-        swapped = await asyncio.to_thread(self._inject_all, pages)
+        with self._lock:
+            known = all(entry.digest in self._memo for _, entry in pages)
+        # pages seen before (most of a new deployment's) need no thread hop
+        swapped = (
+            self._inject_all(pages) if known else await asyncio.to_thread(self._inject_all, pages)
+        )
         if not swapped:
             return site
         files = {**site.files, **swapped}
