@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +28,7 @@ from previewd.errors import PreviewdError
 from previewd.events import Broker
 from previewd.feedback import EdgeFeedback, FeedbackBook, Injector
 from previewd.logs import LogBook
+from previewd.previews import views
 from previewd.previews.supervisor import PREVIEW_LIMITS, Supervisor, SupervisorConfig
 from previewd.routing import RouteSync
 from previewd.runtimes import ResourceLimits, choose
@@ -190,7 +192,7 @@ class Previewd:
             runtime=runtime,
             blobs=self.blobs,
             config=supervisor_config(config),
-            on_line=self.service.runtime_line,
+            on_line=partial(views.runtime_line, self.broker),
         )
         await self.supervisor.start()
         self.route_sync.supervisor = self.service.supervisor = self.supervisor

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -28,7 +26,7 @@ from previewd.errors import Conflict, DeploymentNotFound, InvalidContent, NotFou
 from previewd.events import Broker, Event
 from previewd.logs import LogBook, Record
 from previewd.previews import Supervisor, bundles
-from previewd.schemas import AliasView, CrashView, DeploymentView, PreviewView, ProjectView
+from previewd.schemas import AliasView, DeploymentView, ProjectView
 from previewd.store import Alias, Database, Deployment, Job, Project, Snapshot
 from previewd.store.models import utcnow
 
@@ -39,10 +37,6 @@ DEPLOYMENTS = "deployments"  # every deployment that went live or failed: feedba
 
 def deployment_topic(deployment_id: str) -> str:
     return f"deployment:{deployment_id}"
-
-
-def runtime_topic(deployment_id: str) -> str:
-    return f"runtime:{deployment_id}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,8 @@ class Service:
         self.serving: Callable[[str, str], bool] | None = None
         # Set by the process that builds: looks at a source once, at deploy time.
         self.prebuild: Callable[[snapshots.Snapshot], Prebuilt] | None = None
-        # Set by the process that runs app servers.
+        # Set by the process that runs app servers; interfaces read it through
+        # previewd.previews.views.
         self.supervisor: Supervisor | None = None
 
     # -- projects ---------------------------------------------------------
@@ -307,69 +302,6 @@ class Service:
         self._route(label, project_name, target)
         return self._alias_view(project_name, alias, target.id)
 
-    # -- app servers -------------------------------------------------------------
-
-    def previews(self) -> list[PreviewView]:
-        """Every app server this node knows, with live CPU and memory from its cgroup."""
-        supervisor = self.supervisor
-        if supervisor is None:
-            return []
-        now = time.monotonic()
-        views = []
-        for deployment_id in supervisor.known():
-            info, stats = supervisor.info(deployment_id), supervisor.stats(deployment_id)
-            instances = supervisor.instances(deployment_id)
-            views.append(
-                PreviewView(
-                    deployment=deployment_id,
-                    state=info.state,
-                    cpu_seconds=stats.cpu_seconds if stats else None,
-                    memory_bytes=stats.memory_bytes if stats else None,
-                    idle_s=round(now - info.last_used, 3),
-                    restarts=info.restarts,
-                    crashes=[
-                        CrashView(
-                            at=datetime.fromtimestamp(c.at, UTC),
-                            exit_code=c.exit_code,
-                            limit_hit=c.limit_hit,
-                            message=c.message,
-                            stderr_tail=list(c.stderr_tail),
-                            during_start=c.during_start,
-                        )
-                        for c in info.crashes
-                    ],
-                    instances=len(instances),
-                    healthy=sum(i.state == "running" and i.healthy for i in instances),
-                )
-            )
-        return views
-
-    def runtime_logs(self, deployment_id: str) -> list[dict[str, Any]]:
-        """What a deployment's app server printed (the last lines kept, over restarts)."""
-        if self.supervisor is None or deployment_id not in self.supervisor.known():
-            raise NotFound(
-                f"deployment {deployment_id!r} has no app server on this node",
-                hint="Only deployments with a server part have runtime logs; see `previewd ps`.",
-            )
-        return [
-            _runtime_line(line.at, line.stream, line.text, line.replica)
-            for line in self.supervisor.logs(deployment_id)
-        ]
-
-    async def follow_runtime_logs(self, deployment_id: str) -> AsyncIterator[dict[str, Any]]:
-        """The runtime log so far, then every new line as the app server prints it."""
-        async with self.broker.subscribe(runtime_topic(deployment_id)) as queue:
-            # no await between subscribing and reading what is kept: no line lost or doubled
-            for line in self.runtime_logs(deployment_id):
-                yield line
-            while True:
-                yield await queue.get()
-
-    def runtime_line(self, deployment_id: str, stream: str, text: str, replica: int = 0) -> None:
-        """Pass on a line an app server printed (the supervisor's ``on_line``)."""
-        line = _runtime_line(time.time(), stream, text, replica)
-        self.broker.publish(runtime_topic(deployment_id), line)
-
     # -- the worker's side ----------------------------------------------------
 
     async def claim_job(self) -> tuple[int, str] | None:
@@ -508,15 +440,6 @@ class Service:
             current=current,
             deployments=count or 0,
         )
-
-
-def _runtime_line(at: float, stream: str, text: str, replica: int) -> dict[str, Any]:
-    return {
-        "at": datetime.fromtimestamp(at, UTC).isoformat(),
-        "stream": stream,
-        "text": text,
-        "instance": replica,
-    }
 
 
 def _base_files(s: Session, project: Project, base: str | None) -> Mapping[str, FileSpec]:

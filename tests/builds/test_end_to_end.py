@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from previewd.previews import views
 from tests.support import EdgeClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sandbox, pytest.mark.network]
@@ -93,7 +94,7 @@ async def test_a_flask_app_is_built_and_answers_through_the_edge(api, edge, node
     followed = await api.get("/deployments/1zzzzzzzzzzz/runtime-logs", params={"follow": True})
     assert followed.status_code == 404  # refused before any stream starts
     # followed: the lines kept, then each new one as the app prints it
-    lines = node.service.follow_runtime_logs(deployment["id"])
+    lines = views.follow_runtime_logs(node.supervisor, node.broker, deployment["id"])
     kept = [await anext(lines) for _ in printed]
     assert [line["text"] for line in kept] == [line["text"] for line in printed]
     await edge.get("flask", "/followed")

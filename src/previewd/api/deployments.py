@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from previewd.api.deps import service_of
+from previewd.previews import views
 from previewd.schemas import DeploymentView, PreviewView
 
 router = APIRouter(tags=["deployments"])
@@ -55,7 +56,7 @@ async def logs(
 @router.get("/previews", tags=["previews"])
 async def previews(request: Request) -> list[PreviewView]:
     """App servers on this node: state, live CPU and memory, restarts and crashes."""
-    return service_of(request).previews()
+    return views.previews(service_of(request).supervisor)
 
 
 @router.get("/deployments/{deployment_id}/runtime-logs", tags=["previews"], response_model=None)
@@ -68,11 +69,14 @@ async def runtime_logs(
     ``follow=true`` a live `text/event-stream` of the lines kept, then each new one."""
     service = service_of(request)
     if not follow:
-        return service.runtime_logs(deployment_id)
-    service.runtime_logs(deployment_id)  # raises here, as JSON, if there is no such app server
+        return views.runtime_logs(service.supervisor, deployment_id)
+    # raises here, as JSON, if there is no such app server
+    views.runtime_logs(service.supervisor, deployment_id)
 
     async def events() -> AsyncIterator[str]:
-        async for line in service.follow_runtime_logs(deployment_id):
+        async for line in views.follow_runtime_logs(
+            service.supervisor, service.broker, deployment_id
+        ):
             yield f"data: {json.dumps(line)}\n\n"
 
     return StreamingResponse(
