@@ -229,3 +229,17 @@ async def test_a_refused_file_is_reported_and_the_next_change_deploys(
         safe = await recorder.next()
         assert safe.written == ["index.html"]
         assert (await edge.get("live")).text == "<h1>safe</h1>"
+
+
+def test_a_file_removed_while_the_folder_is_scanned_is_left_out(tmp_path: Path) -> None:
+    from previewd.client.files import scan
+
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+
+    def skip(rel: str) -> bool:
+        if rel == "a.txt":  # listed already: b.txt goes between the listing and its read
+            (tmp_path / "b.txt").unlink()
+        return False
+
+    assert [rel for rel, _ in scan(tmp_path, skip=skip)] == ["a.txt"]

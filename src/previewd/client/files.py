@@ -50,7 +50,11 @@ def scan(
             rel = prefix + name
             if name in IGNORED or (skip and skip(rel)):
                 continue
-            yield rel, _entry(root, Path(folder) / name, rel, cache)
+            try:
+                entry = _entry(root, Path(folder) / name, rel, cache)
+            except FileNotFoundError:
+                continue  # removed since the listing (an editor's save, a watched folder)
+            yield rel, entry
 
 
 def _entry(root: Path, source: Path, rel: str, cache: DigestCache | None) -> Entry:

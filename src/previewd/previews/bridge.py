@@ -109,7 +109,7 @@ async def _connect(port: int) -> _Half | None:
     on the edge's side)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _PATIENCE_S
-    pause = 0.001
+    pause = 0.001  # a refused connect costs ~20 µs: trying often is cheap, waiting is not
     while True:
         for host in _HOSTS:
             try:
@@ -120,7 +120,7 @@ async def _connect(port: int) -> _Half | None:
         if loop.time() + pause > deadline:
             return None
         await asyncio.sleep(pause)
-        pause = min(pause * 1.5, 0.01)
+        pause = min(pause * 1.5, 0.002)
 
 
 async def _forward(outer: _Half, port: int) -> None:

@@ -525,8 +525,8 @@ class Supervisor:
                 if check.result():
                     return True
             await asyncio.wait([watcher], timeout=min(pause, max(0.0, left)))
-            # often while a quick start is likely, then less so
-            pause = min(pause * 1.5, 0.02 if time.monotonic() - instance.started_at < 2 else 0.1)
+            # often while a quick start is likely (a stat is cheap), then less so
+            pause = 0.002 if time.monotonic() - instance.started_at < 2 else 0.05
         return False
 
     async def _watch(self, instance: Instance, process: SandboxProcess) -> None:
