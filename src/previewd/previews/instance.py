@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,14 @@ class Crash:
     uptime_s: float
     #: it ended (or was killed for not answering) before it answered its first request
     during_start: bool
+
+    @property
+    def hint(self) -> str:
+        if self.limit_hit == "memory":
+            return "It needs more memory than its limit: make it use less."
+        if self.limit_hit == "pids":
+            return "It started too many processes at once (a fork loop?)."
+        return "The last lines of its stderr say why."
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class Instance:
         self.ready_marker = folder / "prepared"
         self.state: State = "asleep"
         self.process: SandboxProcess | None = None
+        self.reserved = False  # a running slot is held for a start under way
         self.watcher: asyncio.Task[None] | None = None
         self.stop_reason: StopReason | None = None
         self.started_at = 0.0
@@ -110,8 +120,8 @@ class Instance:
 
     @property
     def live(self) -> bool:
-        """Holds a sandbox (starting or running)."""
-        return self.process is not None
+        """Holds a sandbox, or a running slot for one about to start."""
+        return self.process is not None or self.reserved
 
     @property
     def serving(self) -> bool:
@@ -130,3 +140,9 @@ class Instance:
             self.replica,
             self.health_failures == 0,
         )
+
+
+def best_state(states: Iterable[State]) -> State:
+    """A deployment's state from its instances': the most useful one any of them is in."""
+    order: list[State] = ["running", "starting", "crashed", "asleep", "failed"]
+    return min(states, key=order.index)

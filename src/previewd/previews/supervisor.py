@@ -1,33 +1,22 @@
 """The preview server supervisor: start on demand, sleep when idle, restart after crashes.
 
-Each deployment with a server part gets a folder ``<root>/previews/<id>/``:
+Each deployment with a server part gets a folder ``<root>/previews/<id>/``
+(:mod:`previewd.previews.layout`): ``work/`` with its files, laid out once and
+kept across sleeps, and ``run/``, bound at ``/run/previewd`` where the bridge
+listens on ``http.sock`` for the edge and forwards to the app's
+``127.0.0.1:$PORT`` in the sandbox's own network namespace (apps unchanged).
 
-* ``work/``: its files (hard links to blobs) and dependencies (hard links
-  into the dependency cache), laid out once and kept across sleeps, so a
-  wake only starts a sandbox;
-* ``run/``: bound at ``/run/previewd`` in the sandbox; the bridge listens
-  there on ``http.sock``, the address the edge connects to.
-
-The sandbox (no network but its own loopback) runs the bridge
-(:mod:`previewd.previews.bridge`) as its main process, and the bridge runs the
-app with ``$PORT`` set: the app listens on ``127.0.0.1:$PORT`` in the
-sandbox's own network namespace, unchanged.
-
-A start counts as done when an HTTP request through the socket gets a
-response (any status). A deployment may run several instances (``replicas``):
-a need starts them all and is answered by the first that answers; the edge
-balances requests across the ones that pass their health checks (one request
-every ``health_every_s``; an instance that fails one gets no traffic, one that
-fails ``health_failures`` in a row is restarted, as after a crash). Stopping is
-graceful: SIGTERM, then SIGKILL after ``stop_grace_s``. ``touch`` (or holding :meth:`Supervisor.active` for a
-request or a WebSocket) counts as activity; the reaper puts instances idle for
-``idle_s`` to sleep; at ``max_running`` the least recently used idle instance
-is evicted to make room (``max_per_project`` caps one project's share the
-same way). A process that ends on its own is a crash: its exit
-status and the tail of its stderr are recorded, and the next need restarts it
-after an exponential backoff; ``max_quick_crashes`` crashes in a row, each
-within ``quick_crash_s`` of its start, leave it ``failed`` until a new
-deployment replaces it.
+A start is done when an HTTP request through the socket gets any answer.
+Several instances (``replicas``) all start on a need, the first to answer
+serves; the edge balances across those passing their health checks (every
+``health_every_s``; one failing ``health_failures`` in a row is restarted).
+Stops are graceful (SIGTERM, SIGKILL after ``stop_grace_s``). ``touch`` or
+holding :meth:`Supervisor.active` is activity; instances idle for ``idle_s``
+sleep; at ``max_running`` (or a project's ``max_per_project``) the least
+recently used idle one is evicted. A process that ends on its own is a crash:
+exit status and stderr tail are recorded and the next need restarts it after
+an exponential backoff; ``max_quick_crashes`` quick crashes in a row leave it
+``failed`` until a new deployment replaces it.
 """
 
 from __future__ import annotations
@@ -40,15 +29,14 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from previewd.blobs.local import LocalBlobStore
 from previewd.build import workspace
 from previewd.build.result import ServerBundle
-from previewd.detection.model import PORT
 from previewd.errors import (
     NotFound,
     PreviewCrashed,
@@ -56,37 +44,28 @@ from previewd.errors import (
     PreviewStartTimeout,
     Unavailable,
 )
+from previewd.previews import layout
 from previewd.previews.health import probe
 from previewd.previews.instance import (
-    SOCKET_NAME,
     Crash,
     Instance,
     InstanceInfo,
     LogLine,
-    State,
     StopReason,
+    best_state,
 )
 from previewd.runtimes.base import (
-    SOCKET_DIR,
     GiB,
     MiB,
-    Mount,
     ResourceLimits,
     RunResult,
     Runtime,
     SandboxProcess,
-    SandboxSpec,
     SandboxStats,
     Stream,
 )
 
 logger = logging.getLogger(__name__)
-
-#: Where the bridge script appears inside the sandbox.
-BRIDGE_TARGET = "/opt/previewd/bridge.py"
-#: The interpreter that runs the bridge inside (the host's /usr is bound read-only).
-BRIDGE_PYTHON = "/usr/bin/python3"
-_BRIDGE_SOURCE = Path(__file__).with_name("bridge.py")
 
 OnLine = Callable[[str, str, str], None]  # (deployment id, stream, text)
 
@@ -163,7 +142,7 @@ class Supervisor:
         self.folder.mkdir(parents=True, exist_ok=True)
         # a root-owned, read-only copy: what the sandbox runs never changes under it
         tmp = self._bridge.with_suffix(".tmp")
-        shutil.copyfile(_BRIDGE_SOURCE, tmp)
+        shutil.copyfile(layout.BRIDGE_SOURCE, tmp)
         os.chmod(tmp, 0o444)
         os.replace(tmp, self._bridge)
         if not self._tasks:
@@ -301,7 +280,7 @@ class Supervisor:
         crashes = sorted((c for i in instances for c in i.crashes), key=lambda c: c.at)
         return dataclasses.replace(
             first,
-            state=_best_state(i.state for i in instances),
+            state=best_state(i.state for i in instances),
             last_used=max(i.last_used for i in instances),
             in_flight=sum(i.in_flight for i in instances),
             crashes=tuple(crashes[-20:]),
@@ -424,46 +403,33 @@ class Supervisor:
                 self._note(victim, f"evicted to make room for {instance.deployment_id}")
                 await self._stop(victim, "evicted")
             instance.state = "starting"
-            # reserves the slot until the sandbox exists
-            instance.process = _RESERVED
+            instance.reserved = True  # the slot is taken until the sandbox exists
 
     async def _start(self, instance: Instance) -> None:
         c = self.config
         try:
-            await asyncio.to_thread(self._prepare, instance)
-            bundle = instance.bundle
-            port = str(c.port)
-            env = {k: v.replace(PORT, port) for k, v in bundle.env.items()}
-            env[bundle.port_env] = port
-            app = [arg.replace(PORT, port) for arg in bundle.start]
+            await asyncio.to_thread(layout.prepare, instance, self.blobs, self.owner)
             limits = c.limits
             if c.boost_start:
                 limits = dataclasses.replace(limits, cpu_cores=float(os.cpu_count() or 1))
-            spec = SandboxSpec(
-                argv=[*_bridge_argv(port), "--", *app],
-                workdir=instance.work,
-                env=env,
-                limits=limits,
-                mounts=[Mount(self._bridge, BRIDGE_TARGET), *_dependency_mounts(bundle)],
-                network="none",
-                unix_socket_dir=instance.sockets,
-            )
+            spec = layout.spec(instance, self._bridge, c.port, limits)
             instance.stderr_tail.clear()
             instance.stop_reason = None
             process = await self.runtime.start(spec, lambda s, t: self._line(instance, s, t))
         except BaseException as exc:
-            instance.process = None
+            instance.process, instance.reserved = None, False
             instance.state = "crashed" if instance.crashes else "asleep"
             if isinstance(exc, Exception):
                 self._note(instance, f"could not start a sandbox: {exc}")
             raise
-        instance.process = process
+        instance.process, instance.reserved = process, False
         instance.health_failures = 0
         instance.started_at = time.monotonic()
         if instance.crashes:
             instance.restarts += 1
         watcher = asyncio.create_task(self._watch(instance, process))
         instance.watcher = watcher
+        bundle = instance.bundle
         if await self._healthy(instance, watcher):
             if c.boost_start:
                 with contextlib.suppress(OSError):  # gone meanwhile: the watcher says so
@@ -476,34 +442,14 @@ class Supervisor:
             raise PreviewStartTimeout(
                 f"the preview server did not answer on ${bundle.port_env} within "
                 f"{c.start_timeout_s:g} s",
-                hint=f"It must listen on the port in ${bundle.port_env} ({port}); "
+                hint=f"It must listen on the port in ${bundle.port_env} ({c.port}); "
                 "its log says what it did instead.",
             )
         await watcher
         crash = instance.crashes[-1]
         raise PreviewCrashed(
-            f"the preview server {crash.message} before it answered", crash, hint=_hint(crash)
+            f"the preview server {crash.message} before it answered", crash, hint=crash.hint
         )
-
-    def _prepare(self, instance: Instance) -> None:
-        """Lay out the files once; they stay while the instance sleeps. The dependencies
-        are not copied or linked: each start binds the cached tree's entries read-only."""
-        if not instance.ready_marker.exists():
-            workspace.remove(instance.work)
-            instance.folder.mkdir(parents=True, exist_ok=True)
-            bundle = instance.bundle
-            workspace.materialise(bundle.files.files, self.blobs, instance.work, self.owner)
-            if bundle.deps is not None:
-                target = instance.work / bundle.deps.target
-                target.mkdir(parents=True, exist_ok=True)
-                os.chown(target, *self.owner)  # its top stays writable, as link_tree leaves it
-                for entry in bundle.deps.tree.iterdir():
-                    if entry.is_symlink():  # venv's lib64 -> lib: a link, not a mount
-                        os.symlink(os.readlink(entry), target / entry.name)
-            instance.ready_marker.touch()
-        instance.sockets.mkdir(exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            instance.socket.unlink()  # a stale one would pass for the new server's
 
     async def _healthy(self, instance: Instance, watcher: asyncio.Task[None]) -> bool:
         """True once an HTTP request through the socket gets a status line back.
@@ -578,7 +524,7 @@ class Supervisor:
 
     async def _stop(self, instance: Instance, reason: StopReason) -> None:
         process, watcher = instance.process, instance.watcher
-        if process is None or process is _RESERVED:
+        if process is None:
             return
         instance.stop_reason = reason
         if reason in ("start-timeout", "unhealthy"):
@@ -650,59 +596,3 @@ class Supervisor:
                 self.on_line(instance.deployment_id, stream, text)
             except Exception:
                 logger.exception("on_line callback failed")
-
-
-def _dependency_mounts(bundle: ServerBundle) -> list[Mount]:
-    """The installed dependencies, bound read-only entry by entry: O(entries), not O(files),
-    and the same root-owned files the build made (a sandbox cannot change them)."""
-    if bundle.deps is None:
-        return []
-    base = PurePosixPath("/work", bundle.deps.target)
-    with os.scandir(bundle.deps.tree) as entries:
-        return [
-            Mount(Path(entry.path), str(base / entry.name))
-            for entry in sorted(entries, key=lambda e: e.name)
-            if not entry.is_symlink()
-        ]
-
-
-def _bridge_argv(port: str) -> list[str]:
-    return [BRIDGE_PYTHON, "-I", "-S", BRIDGE_TARGET, f"{SOCKET_DIR}/{SOCKET_NAME}", port]
-
-
-def _best_state(states: Iterable[State]) -> State:
-    """A deployment's state from its instances': the most useful one any of them is in."""
-    order: list[State] = ["running", "starting", "crashed", "asleep", "failed"]
-    return min(states, key=order.index)
-
-
-def _hint(crash: Crash) -> str:
-    if crash.limit_hit == "memory":
-        return "It needs more memory than its limit: make it use less."
-    if crash.limit_hit == "pids":
-        return "It started too many processes at once (a fork loop?)."
-    return "The last lines of its stderr say why."
-
-
-class _Reserved:
-    """Stands in for a sandbox being started, so the slot counts as taken."""
-
-    pid = 0
-
-    async def wait(self) -> RunResult:  # pragma: no cover - never awaited
-        raise NotImplementedError
-
-    async def kill(self) -> RunResult:  # pragma: no cover
-        raise NotImplementedError
-
-    async def terminate(self, grace_s: float) -> RunResult:  # pragma: no cover
-        raise NotImplementedError
-
-    def set_cpu(self, cores: float | None) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def stats(self) -> SandboxStats:
-        return SandboxStats(0.0, 0, 0, 0)
-
-
-_RESERVED: SandboxProcess = _Reserved()
