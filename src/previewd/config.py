@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KiB = 1024
@@ -99,6 +99,7 @@ class Config(Limits):
     )
     preview_max_running: int = Field(
         16,
+        ge=1,
         description="App servers running at once on this node; the least recently used idle "
         "one is stopped to make room, and a request gets 503 + Retry-After when all are busy.",
     )
@@ -109,6 +110,7 @@ class Config(Limits):
     )
     preview_instances: int = Field(
         1,
+        ge=1,
         description="Instances of each app server; the edge balances requests across the "
         "healthy ones (least outstanding requests).",
     )
@@ -120,6 +122,15 @@ class Config(Limits):
         description="Put previewd's page script (browser errors to feedback, live reload) "
         "into the HTML pages of previews; false serves them untouched.",
     )
+
+    @model_validator(mode="after")
+    def _instances_fit(self) -> Config:
+        if self.preview_instances > self.preview_max_running:
+            raise ValueError(
+                f"preview_instances ({self.preview_instances}) cannot exceed "
+                f"preview_max_running ({self.preview_max_running})"
+            )
+        return self
 
     @property
     def data_path(self) -> Path:
