@@ -34,7 +34,7 @@ async def test_requests_go_to_the_least_busy_healthy_instance(
     route(routes, blobs, balancer)  # type: ignore[arg-type]
     async with edge.client() as client:
         held = asyncio.ensure_future(client.get("/held"))
-        await asyncio.wait_for(_until(lambda: first.active == 1), 5)
+        await eventually(lambda: first.active == 1)
         # the first instance is busy with one request: the next ones go to the second
         for n in range(3):
             assert (await client.get(f"/next{n}")).status_code == 200
@@ -50,11 +50,6 @@ async def test_requests_go_to_the_least_busy_healthy_instance(
         healthy[0] = False
         assert (await client.get("/anyway")).status_code == 200
     balancer.close()
-
-
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
-        await asyncio.sleep(0.005)
 
 
 class PoolFull(Unavailable):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from previewd.config import Config
 from previewd.edge import Balancer
 from previewd.server import Previewd
+from tests.previews.helpers import wait_for
 from tests.previews.test_node import deploy, package
 from tests.support import TOKEN, EdgeClient
 
@@ -50,28 +51,18 @@ async def test_requests_are_spread_over_both_instances(two: Previewd) -> None:
         files = {"package.json": package(scripts={"start": "node server.js"}), "server.js": SERVER}
         deployment = await deploy(api, "pair", files)
         assert two.supervisor is not None
-        await asyncio.wait_for(_both_serving(two, deployment["id"]), 30)
+        supervisor, deployment_id = two.supervisor, deployment["id"]
+        await wait_for(lambda: all(supervisor.serving(deployment_id, n) for n in (0, 1)), 30)
         # one slow request holds one instance: the others go to the idle one
         slow = asyncio.ensure_future(edge.get("pair", "/slow"))
         balancer = two.route_sync._upstreams[deployment["id"]]
         assert isinstance(balancer, Balancer)
-        await asyncio.wait_for(_until(lambda: sum(m.active for m in balancer.members) == 1), 10)
+        await wait_for(lambda: sum(m.active for m in balancer.members) == 1)
         quick = {(await edge.get("pair", "/")).text for _ in range(3)}
         held = (await slow).text
         assert len(quick) == 1 and held not in quick  # two processes, both used
         [view] = (await api.get("/previews")).json()
         assert (view["instances"], view["healthy"]) == (2, 2)
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.005)
-
-
-async def _both_serving(node: Previewd, deployment_id: str) -> None:
-    assert node.supervisor is not None
-    while not all(node.supervisor.serving(deployment_id, n) for n in (0, 1)):
-        await asyncio.sleep(0.02)
 
 
 def test_more_instances_than_running_slots_is_refused_at_start() -> None:
